@@ -1,0 +1,1 @@
+"""Task environments (each a subclass of ``envs_mjx.core.MjxEnv``)."""
