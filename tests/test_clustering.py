@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
 from tper_jit.replay.clustering import (
@@ -75,6 +76,10 @@ def test_fixed_k_recovers_groups(data):
         assert res.ids.shape == (len(groups),) and res.ids.dtype == np.int32
         assert res.embedding_2d.shape == (len(groups), 2)
         assert adjusted_rand_score(groups, res.ids) == 1.0
+    # The embedding is the PCA-2D of the standardised features (up to the sign of each axis).
+    z = (feats - feats.mean(0)) / np.where(feats.std(0) > 0, feats.std(0), 1.0)
+    expected = PCA(n_components=2, svd_solver="full").fit_transform(z)
+    np.testing.assert_allclose(np.abs(res.embedding_2d), np.abs(expected), atol=1e-8)
 
 
 def test_elbow_selects_four(data):

@@ -20,7 +20,6 @@ import pathlib
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 
 _AUTO_METHODS = ("elbow", "homogeneity")
 
@@ -141,14 +140,28 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return z
 
 
-def _pca(z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Full PCA of standardised (n, d) features → (projections (n, r), explained ratio (r,))."""
-    r = min(z.shape)
-    if r == 0 or float(np.sum(z * z)) == 0.0:
-        return np.zeros((z.shape[0], 1)), np.ones(1)
-    pca = PCA(n_components=r, svd_solver="full", random_state=seed)
-    proj = pca.fit_transform(z)
-    return proj, pca.explained_variance_ratio_
+def _pca(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of centred (n, d) data → (projections (n, r), explained-variance ratios (r,)).
+
+    Eigendecomposition of the smaller Gram matrix (d×d or n×n), r = min(n, d), components in
+    decreasing variance; each projection column's largest-magnitude entry is made positive so
+    the result is deterministic. O(n·d·min(n, d)).
+    """
+    n, d = z.shape
+    if float(np.sum(z * z)) == 0.0:
+        return np.zeros((n, 1)), np.ones(1)
+    if n <= d:
+        evals, u = np.linalg.eigh(z @ z.T)
+        evals, u = evals[::-1], u[:, ::-1]
+        proj = u * np.sqrt(np.maximum(evals, 0.0))
+    else:
+        evals, v = np.linalg.eigh(z.T @ z)
+        evals, v = evals[::-1], v[:, ::-1]
+        proj = z @ v
+    evals = np.maximum(evals, 0.0)
+    pivot = np.argmax(np.abs(proj), axis=0)
+    proj = proj * np.where(proj[pivot, np.arange(proj.shape[1])] < 0, -1.0, 1.0)
+    return proj, evals / evals.sum()
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
@@ -226,7 +239,7 @@ def assign_clusters(features: np.ndarray, k: int | str, returns: np.ndarray | No
         raise ValueError("lambda_small/lambda_k/min_cluster_size: expected non-negative values")
 
     z = _standardise(x.astype(np.float64))
-    proj, ratio = _pca(z, seed)
+    proj, ratio = _pca(z)
     embedding = np.zeros((n, 2))
     embedding[:, : min(2, proj.shape[1])] = proj[:, :2]
     if use_pca:
