@@ -1,0 +1,26 @@
+"""The benchmark entry point runs end to end (tiny sizes) so it cannot rot unnoticed."""
+
+from tper_jit.bench.__main__ import main as bench_main
+from tper_jit.bench.sampler import add_arguments, run
+
+
+def test_sampler_bench_runs_and_reports_ratios(capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--n", "50", "--transitions", "2000", "--steps", "3",
+                         "--ref-steps", "2", "--repeats", "1"])
+    rows = run(args)
+    assert len(rows) == 1 and rows[0]["n"] == 50
+    assert rows[0]["ours_ms"] > 0 and rows[0]["ref_ms"] > 0
+    out = capsys.readouterr().out
+    assert "speed-up" in out and "x |" in out
+
+
+def test_bench_cli_rejects_unknown_benchmark(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        bench_main(["nope"])
+    assert "invalid choice" in capsys.readouterr().err

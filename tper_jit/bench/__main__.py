@@ -1,0 +1,23 @@
+"""Command-line entry of the benchmarks: ``python -m tper_jit.bench <name> [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tper_jit.bench import sampler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tper_jit.bench",
+                                     description="tper-jit benchmarks")
+    sub = parser.add_subparsers(dest="name", required=True)
+    sampler.add_arguments(sub.add_parser("sampler", help=sampler.__doc__.splitlines()[0]))
+    args = parser.parse_args(argv)
+    if args.name == "sampler":
+        sampler.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
