@@ -176,3 +176,10 @@ def test_backward_start_rules(base_store):
         got.append(int(s[0]))
         st = priorities.update_mu(st, jnp.array([ep]), jnp.array([1.0]), 0.9)
     assert got == [9, 6, 3, 0, 9]
+
+
+def test_importance_weights():
+    probs = jnp.array([0.1, 0.05, 0.025])
+    w = np.asarray(samplers.importance_weights(probs, 20.0, 1.0))
+    np.testing.assert_allclose(w, [0.25, 0.5, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(samplers.importance_weights(probs, 20.0, 0.0)), 1.0)

@@ -208,3 +208,16 @@ def make_sampler(cfg: SamplerConfig):
         return fn(state, key, batch_size, cfg)
 
     return sample
+
+
+def importance_weights(probs: jax.Array, num_transitions: jax.Array, beta: float | jax.Array
+                       ) -> jax.Array:
+    """PER importance-sampling weights ``(B,)`` for draws with pair probabilities ``probs``.
+
+    ``w = (N · p)^(−β) / max_b w`` with N the number of stored transitions (pass
+    ``state.store.num_transitions()``), so a transition-uniform draw has weight 1 and
+    over-sampled chunks are down-weighted.  β is annealed towards 1 by the caller.  An
+    extension of the method (off by default in the trainer), not part of the seed.
+    """
+    w = (jnp.maximum(num_transitions * probs, 1e-12)) ** (-jnp.asarray(beta, jnp.float32))
+    return w / jnp.max(w)
