@@ -27,6 +27,7 @@ from envs_mjx import scene
 POS_SCALE = 0.03
 YAW_SCALE = 0.3
 ACTION_SIZE = 5
+ARM_OBS_LAYOUT = (("ee_pos", 3), ("ee_yaw_cos_sin", 2), ("gripper_closure", 1), ("ee_vel", 3))
 
 
 @struct.dataclass
@@ -63,6 +64,7 @@ class MjxEnv:
     name: str = "base"
     episode_length: int = 200
     terminate_on_success: bool = True
+    oracle_lift_only: bool = False  # pick_place oracle variant: stop after lifting
 
     def __init__(self, spec: scene.SceneSpec):
         self.spec = spec
@@ -203,3 +205,18 @@ def quat_from_yaw(yaw: jax.Array) -> jax.Array:
     return jnp.stack(
         [jnp.cos(yaw / 2), jnp.zeros_like(yaw), jnp.zeros_like(yaw), jnp.sin(yaw / 2)], -1
     )
+
+
+def make_obs_fn(env: MjxEnv):
+    """Jitted ``(qpos (nq,), qvel (nv,), info) -> (obs, success, reward)`` for a given state.
+
+    Observations, success and reward depend only on qpos/qvel (and task constants in
+    ``info``), so C MuJoCo states can be scored with the exact MJX code (parity tests).
+    """
+
+    def fn(qpos, qvel, info):
+        data = env.make_data(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32))
+        success = env._success(data, info)
+        return env._get_obs(data, info), success, env._reward(success, data, info)
+
+    return jax.jit(fn)

@@ -86,8 +86,9 @@ def _select(pred: jax.Array, on_true, on_false):
 class AutoResetWrapper:
     """Single-step auto-reset: when ``done``, the returned state is a fresh random reset.
 
-    The returned state's ``reward``/``done``/``success`` describe the finished step; its
-    ``obs`` is the reset observation and ``info['final_obs']`` the terminal one.
+    The returned state's ``reward``/``done``/``success`` and ``info['terminated' |
+    'truncated']`` describe the finished step; its ``obs`` is the reset observation and
+    ``info['final_obs']`` the terminal one.
     """
 
     def __init__(self, env: EpisodeWrapper):
@@ -104,7 +105,9 @@ class AutoResetWrapper:
         fresh = fresh.replace(info={**fresh.info, "final_obs": nxt.obs})
         nxt = nxt.replace(info={**nxt.info, "final_obs": nxt.obs})
         out = _select(nxt.done, fresh, nxt)
-        return out.replace(reward=nxt.reward, done=nxt.done, success=nxt.success)
+        info = {**out.info, "terminated": nxt.info["terminated"],
+                "truncated": nxt.info["truncated"]}
+        return out.replace(reward=nxt.reward, done=nxt.done, success=nxt.success, info=info)
 
 
 def chunk_step(env: EpisodeWrapper, state: State, chunk: jax.Array) -> tuple[State, Transition]:

@@ -102,7 +102,7 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
         jnp.pi / 2)
     miss = jnp.where(os.fail_mode == 2, 0.035, 0.0)
     grasp = p + jnp.array([miss, 0.0, 0.0]) * jnp.array([jnp.cos(cyaw), jnp.sin(cyaw), 0.0])
-    d = os.start_xy[i] - goal[:2]
+    d = goal[:2] - os.start_xy[i]
     perp = jnp.array([-d[1], d[0]]) / (jnp.linalg.norm(d) + 1e-6)
     via_xy = 0.5 * (os.start_xy[i] + goal[:2]) + perp * jnp.asarray(STRAT_VIA)[os.strategy]
 

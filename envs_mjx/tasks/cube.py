@@ -89,7 +89,8 @@ class CubeEnv(core.MjxEnv):
         init_xy, goal = self._task_init, self._task_goal
         if self.task_id == 0:
             init_xy, goal = self._sample_play(k_play)
-        xy = init_xy + jax.random.uniform(k_xy, init_xy.shape, minval=-1, maxval=1) * self.init_noise
+        noise = jax.random.uniform(k_xy, init_xy.shape, minval=-1, maxval=1)
+        xy = init_xy + noise * self.init_noise
         yaw = jax.random.uniform(k_yaw, (self.n_cubes,), minval=-np.pi / 4, maxval=np.pi / 4)
         cube_q = jnp.concatenate(
             [xy, jnp.full((self.n_cubes, 1), CUBE_HALF), core.quat_from_yaw(yaw)], -1
@@ -109,6 +110,13 @@ class CubeEnv(core.MjxEnv):
 
     def _reward(self, success: jax.Array, data: mjx.Data, info: dict) -> jax.Array:
         return jnp.sum(self.cube_success(data, info["goal"])) - float(self.n_cubes)
+
+    def obs_layout(self) -> list[tuple[str, int]]:
+        """Named observation blocks in order (robomimic ``obs/<key>`` names)."""
+        out = list(core.ARM_OBS_LAYOUT)
+        for i in range(self.n_cubes):
+            out += [(f"cube{i}_pos", 3), (f"cube{i}_quat", 4), (f"cube{i}_to_ee", 3)]
+        return out
 
     def _get_obs(self, data: mjx.Data, info: dict) -> jax.Array:
         arm = self.arm_obs(data)

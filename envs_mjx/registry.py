@@ -1,0 +1,41 @@
+"""Name -> environment constructor. Names follow OGBench (``cube-single-singletask-task1``)."""
+
+from __future__ import annotations
+
+import re
+
+from envs_mjx.core import MjxEnv
+
+
+def _cube(n_cubes: int, task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.cube import CubeEnv
+
+    return CubeEnv(n_cubes=n_cubes, task_id=int(task) if task else 0)
+
+
+def _lift(task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.lift import LiftEnv
+
+    return LiftEnv()
+
+
+_PATTERNS = [
+    (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
+    (r"cube-double(?:-singletask-task([1-5]))?", lambda m: _cube(2, m.group(1))),
+    (r"lift", lambda m: _lift(None)),
+]
+
+ENV_NAMES = (
+    [f"cube-single-singletask-task{i}" for i in range(1, 6)]
+    + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
+    + ["cube-single", "cube-double", "lift"]
+)
+
+
+def make(name: str) -> MjxEnv:
+    """Build the env called ``name`` (see ``ENV_NAMES``); raises ValueError for unknown names."""
+    for pat, ctor in _PATTERNS:
+        m = re.fullmatch(pat, name)
+        if m:
+            return ctor(m)
+    raise ValueError(f"unknown env name {name!r}; known: {', '.join(ENV_NAMES)}")
