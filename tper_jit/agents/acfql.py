@@ -1,0 +1,414 @@
+"""ACFQL: action-chunked flow Q-learning (ALGORITHM §1, §6) as pure functions.
+
+    init(key, obs_dim, action_dim, config)  -> AgentState
+    update(state, batch, key, weights=None) -> (AgentState, metrics, td_abs (B,))
+    act(state, observations, key)           -> actions (B, K) or (K,)
+
+Shapes: B batch, D observation dim, H = ``horizon_length``, A per-step action dim, and
+K = H·A the flat action the networks see (K = A with ``action_chunking=False``, which gives FQL
+with an H-step return; H = 1 is plain FQL).
+
+The config is static (a frozen, hashable dataclass stored as a non-pytree field of
+``AgentState``), so ``jax.jit(update)`` works directly, the state can be a ``lax.scan`` carry
+and ``jax.vmap`` over seeds maps only the arrays.  Changing any hyperparameter recompiles.
+
+One ``update`` is one gradient step of one optimiser over all trainable parameters on
+L_critic + L_actor (the actor terms never reach the critic's parameters and vice versa: the
+critic is frozen in the Q loss and the flow in the distillation target), then the Polyak
+target update θ̄ ← τθ + (1−τ)θ̄ with the new critic parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
+from tper_jit.replay.gather import ChunkBatch
+
+Params = Any  # a pytree of arrays
+
+Q_AGGS = ("mean", "min")
+ACTOR_TYPES = ("distill-ddpg", "best-of-n")
+
+
+@dataclasses.dataclass(frozen=True)
+class ACFQLConfig:
+    """ACFQL hyperparameters (the seed's defaults); every field is ``--agent.<field>``."""
+
+    lr: float = 3e-4  # learning rate of the single Adam/AdamW optimiser
+    batch_size: int = 256  # B, chunks per gradient step (used by the trainer's sampler)
+    discount: float = 0.99  # γ; the critic bootstraps with γ^H
+    tau: float = 0.005  # Polyak rate of the target critic
+    hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # hidden widths of every network
+    layer_norm: bool = True  # LayerNorm in the critic (the actors never use it)
+    num_qs: int = 2  # critic ensemble size
+    q_agg: str = "mean"  # ensemble aggregation of the target / td / best-of-n: mean | min
+    alpha: float = 100.0  # weight of the distillation loss
+    flow_steps: int = 10  # Euler steps integrating the BC flow
+    actor_type: str = "distill-ddpg"  # distill-ddpg (one-step actor) | best-of-n (flow + argmax Q)
+    actor_num_samples: int = 32  # flow samples scored by the critic with best-of-n
+    action_chunking: bool = True  # act on H·A chunks; False: single actions, H-step return
+    horizon_length: int = 5  # H, chunk length / n of the n-step return
+    weight_decay: float = 0.0  # AdamW weight decay when > 0 (Adam otherwise)
+    use_weighted_target: bool = False  # SARSA-weighted next value (ALGORITHM §6)
+    beta: float = 0.5  # weight of the policy term in the SARSA-weighted target
+
+    def __post_init__(self):
+        # Normalise a list from a command line to a tuple so the config stays hashable.
+        if isinstance(self.hidden_dims, list):
+            object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
+        checks = [
+            ("lr", self.lr > 0, "must be > 0"),
+            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1,
+             "must be an integer >= 1"),
+            ("discount", 0.0 < self.discount <= 1.0, "must be in (0, 1]"),
+            ("tau", 0.0 <= self.tau <= 1.0, "must be in [0, 1]"),
+            ("hidden_dims", isinstance(self.hidden_dims, tuple) and len(self.hidden_dims) > 0
+             and all(_is_int(h) and h >= 1 for h in self.hidden_dims),
+             "must be a non-empty tuple of positive integers"),
+            ("num_qs", _is_int(self.num_qs) and self.num_qs >= 1, "must be an integer >= 1"),
+            ("q_agg", self.q_agg in Q_AGGS, f"must be one of {Q_AGGS}"),
+            ("alpha", self.alpha >= 0, "must be >= 0"),
+            ("flow_steps", _is_int(self.flow_steps) and self.flow_steps >= 1,
+             "must be an integer >= 1"),
+            ("actor_type", self.actor_type in ACTOR_TYPES, f"must be one of {ACTOR_TYPES}"),
+            ("actor_num_samples", _is_int(self.actor_num_samples) and self.actor_num_samples >= 1,
+             "must be an integer >= 1"),
+            ("horizon_length", _is_int(self.horizon_length) and self.horizon_length >= 1,
+             "must be an integer >= 1"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("beta", 0.0 <= self.beta <= 1.0, "must be in [0, 1]"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                raise ValueError(f"--agent.{name} {why}, got {getattr(self, name)!r}")
+        for name in ("layer_norm", "action_chunking", "use_weighted_target"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"--agent.{name} must be a bool, got {getattr(self, name)!r}")
+
+    def flat_action_dim(self, action_dim: int) -> int:
+        """K: H·A with action chunking, A without."""
+        return self.horizon_length * action_dim if self.action_chunking else action_dim
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+class Networks(NamedTuple):
+    critic: Critic
+    actor_bc_flow: FlowActor
+    actor_onestep: OneStepActor
+
+
+def make_networks(config: ACFQLConfig, action_dim: int) -> Networks:
+    """The three module definitions for per-step action dim ``action_dim`` (A)."""
+    k = config.flat_action_dim(action_dim)
+    return Networks(
+        critic=Critic(config.hidden_dims, config.num_qs, config.layer_norm),
+        actor_bc_flow=FlowActor(config.hidden_dims, k),
+        actor_onestep=OneStepActor(config.hidden_dims, k),
+    )
+
+
+def make_optimizer(config: ACFQLConfig) -> optax.GradientTransformation:
+    """Adam(lr), or AdamW(lr, weight_decay) when ``weight_decay > 0``."""
+    if config.weight_decay > 0:
+        return optax.adamw(config.lr, weight_decay=config.weight_decay)
+    return optax.adam(config.lr)
+
+
+@struct.dataclass
+class AgentState:
+    params: dict[str, Params]  # trainable: {"critic", "actor_bc_flow", "actor_onestep"}
+    target_critic: Params  # Polyak copy of params["critic"]
+    opt_state: optax.OptState  # one optimiser state over ``params``
+    step: jax.Array  # int32 () gradient steps taken
+    config: ACFQLConfig = struct.field(pytree_node=False)  # static hyperparameters
+    action_dim: int = struct.field(pytree_node=False)  # A, per-step action dim
+
+    @property
+    def networks(self) -> Networks:
+        return make_networks(self.config, self.action_dim)
+
+
+class UpdateKeys(NamedTuple):
+    """The named subkeys of one ``update``: ``split_update_key(key)``."""
+
+    next_actions: jax.Array  # π(s_{t+H}) for the critic target
+    flow_noise: jax.Array  # x0 ~ N(0, I) of the BC flow-matching loss
+    flow_time: jax.Array  # t ~ U[0, 1) of the BC flow-matching loss
+    distill_noise: jax.Array  # z ~ N(0, I) of the distillation and Q losses
+
+
+def split_update_key(key: jax.Array) -> UpdateKeys:
+    return UpdateKeys(*jax.random.split(key, 4))
+
+
+def init(key: jax.Array, obs_dim: int, action_dim: int, config: ACFQLConfig) -> AgentState:
+    """Fresh parameters and optimiser state; the target critic starts as a copy of the critic.
+
+    ``obs_dim`` D and ``action_dim`` A (per step) are static Python ints.
+    """
+    key_critic, key_bc_flow, key_onestep = jax.random.split(key, 3)
+    nets = make_networks(config, action_dim)
+    k = config.flat_action_dim(action_dim)
+    obs, act, t = jnp.zeros((1, obs_dim)), jnp.zeros((1, k)), jnp.zeros((1, 1))
+    params = {
+        "critic": nets.critic.init(key_critic, obs, act)["params"],
+        "actor_bc_flow": nets.actor_bc_flow.init(key_bc_flow, obs, act, t)["params"],
+        "actor_onestep": nets.actor_onestep.init(key_onestep, obs, act)["params"],
+    }
+    return AgentState(
+        params=params,
+        target_critic=jax.tree.map(jnp.copy, params["critic"]),
+        opt_state=make_optimizer(config).init(params),
+        step=jnp.zeros((), jnp.int32),
+        config=config,
+        action_dim=action_dim,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def aggregate(qs: jax.Array, q_agg: str) -> jax.Array:
+    """Ensemble aggregation ``(E, ...) -> (...)``: mean or min over the members."""
+    if q_agg == "mean":
+        return qs.mean(axis=0)
+    if q_agg == "min":
+        return qs.min(axis=0)
+    raise ValueError(f"--agent.q_agg must be one of {Q_AGGS}, got {q_agg!r}")
+
+
+def flat_actions(config: ACFQLConfig, actions: jax.Array) -> jax.Array:
+    """Data actions ``(B, H, A)`` → ``(B, K)``: the flattened chunk, or ``actions[:, 0]``."""
+    if config.action_chunking:
+        return actions.reshape(actions.shape[0], -1)
+    return actions[:, 0]
+
+
+def flow_actions(nets: Networks, bc_params: Params, observations: jax.Array, noises: jax.Array,
+                 flow_steps: int) -> jax.Array:
+    """Euler-integrate v(s, x, t) from x = ``noises`` at t_i = i/flow_steps; clip to [−1, 1].
+
+    ``observations (..., D)``, ``noises (..., K)`` → ``(..., K)``.  Cost ``flow_steps``
+    forward passes.
+    """
+    dt = 1.0 / flow_steps
+
+    def euler_step(i, x):
+        t = jnp.full((*x.shape[:-1], 1), i * dt, x.dtype)
+        return x + dt * nets.actor_bc_flow.apply({"params": bc_params}, observations, x, t)
+
+    x = jax.lax.fori_loop(0, flow_steps, euler_step, noises)
+    return jnp.clip(x, -1.0, 1.0)
+
+
+def sample_actions(nets: Networks, params: dict[str, Params], observations: jax.Array,
+                   key: jax.Array, config: ACFQLConfig) -> jax.Array:
+    """π(s): ``observations (B, D)`` → clipped actions ``(B, K)``.
+
+    distill-ddpg: clip(μ(s, z)), z ~ N(0, I).  best-of-n: ``actor_num_samples`` N flow
+    samples per state, scored by ``agg_ens Q(s, ·)`` with ``params["critic"]``; the argmax.
+    """
+    b = observations.shape[0]
+    k = nets.actor_bc_flow.action_dim
+    if config.actor_type == "distill-ddpg":
+        z = jax.random.normal(key, (b, k))
+        mu = nets.actor_onestep.apply({"params": params["actor_onestep"]}, observations, z)
+        return jnp.clip(mu, -1.0, 1.0)
+    n = config.actor_num_samples
+    noises = jax.random.normal(key, (b, n, k))
+    obs_n = jnp.broadcast_to(observations[:, None, :], (b, n, observations.shape[-1]))
+    cands = flow_actions(nets, params["actor_bc_flow"], obs_n, noises, config.flow_steps)
+    qs = nets.critic.apply({"params": params["critic"]}, obs_n, cands)  # (E, B, N)
+    best = jnp.argmax(aggregate(qs, config.q_agg), axis=-1)  # (B,)
+    return jnp.take_along_axis(cands, best[:, None, None], axis=1)[:, 0]
+
+
+def polyak(online: Params, target: Params, tau: float) -> Params:
+    """θ̄ ← τθ + (1−τ)θ̄ leaf by leaf."""
+    return jax.tree.map(lambda p, tp: tau * p + (1.0 - tau) * tp, online, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+
+
+def critic_loss(nets: Networks, params: dict[str, Params], target_critic: Params,
+                batch: ChunkBatch, key: jax.Array, config: ACFQLConfig,
+                weights: jax.Array) -> tuple[jax.Array, dict[str, jax.Array], jax.Array]:
+    """L_critic = mean_(e, b) w_b · valid_{b,H} · (Q_e(s_t, a) − y_b)², ALGORITHM §1.
+
+    y = R_H + γ^H · m_H · agg_ens Q̄(s_{t+H}, a'), a' = π(s_{t+H}) from the current actor
+    (no gradient, drawn with ``key``).  With ``use_weighted_target`` the next value is
+    (1−β)·agg Q̄(s_{t+H}, a_{t+H:t+2H} data) + β·agg Q̄(s_{t+H}, a') where
+    ``next_actions_valid``, the policy term alone elsewhere (ALGORITHM §6).
+
+    Returns ``(loss, info, td_abs)`` with ``td_abs (B,) = |agg_ens Q(s_t, a) − y|`` (no
+    gradient, not masked by ``valid``).
+    """
+    frozen = jax.lax.stop_gradient(params)
+    h = config.horizon_length
+    next_pi = sample_actions(nets, frozen, batch.next_observations, key, config)
+    next_q = aggregate(
+        nets.critic.apply({"params": target_critic}, batch.next_observations, next_pi),
+        config.q_agg)
+    if config.use_weighted_target:
+        next_data = flat_actions(config, batch.next_actions)
+        next_q_data = aggregate(
+            nets.critic.apply({"params": target_critic}, batch.next_observations, next_data),
+            config.q_agg)
+        mixed = (1.0 - config.beta) * next_q_data + config.beta * next_q
+        next_q = jnp.where(batch.next_actions_valid > 0, mixed, next_q)
+    y = batch.rewards[:, -1] + config.discount ** h * batch.masks[:, -1] * next_q
+    y = jax.lax.stop_gradient(y)
+
+    actions = flat_actions(config, batch.actions)
+    qs = nets.critic.apply({"params": params["critic"]}, batch.observations, actions)  # (E, B)
+    sample_w = batch.valid[:, -1] * weights
+    loss = jnp.mean(jnp.square(qs - y[None]) * sample_w[None])
+    td_abs = jax.lax.stop_gradient(jnp.abs(aggregate(qs, config.q_agg) - y))
+    valid = batch.valid[:, -1]
+    info = {
+        "critic/critic_loss": loss,
+        "critic/q_mean": qs.mean(),
+        "critic/q_max": qs.max(),
+        "critic/q_min": qs.min(),
+        "critic/td_error_mean": jnp.sum(td_abs * valid) / jnp.maximum(valid.sum(), 1.0),
+    }
+    return loss, info, td_abs
+
+
+def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, keys: UpdateKeys,
+               config: ACFQLConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """L_actor = L_bc + alpha·L_distill + L_q (distill-ddpg) or L_bc (best-of-n), ALGORITHM §1.
+
+    - L_bc = mean_(B, H, A) valid_h · (v(s, x_t, t) − (a − x0))², x_t = (1−t)·x0 + t·a,
+      x0 ~ N(0, I) from ``keys.flow_noise``, t ~ U[0, 1) ``(B, 1)`` from ``keys.flow_time``
+      (without chunking the mean is over (B, A) and valid_0 = 1).
+    - L_distill = mean (μ(s, z) − a_flow(s, z))², a_flow = clipped Euler flow with frozen
+      parameters, z ~ N(0, I) from ``keys.distill_noise``.
+    - L_q = −mean_b mean_ens Q(s, clip μ(s, z)) with the critic frozen.
+
+    With best-of-n the distill/Q/mse metrics are reported as 0 (not computed).
+    """
+    obs = batch.observations
+    a = flat_actions(config, batch.actions)  # (B, K)
+    b, k = a.shape
+    x0 = jax.random.normal(keys.flow_noise, (b, k))
+    t = jax.random.uniform(keys.flow_time, (b, 1))
+    x_t = (1.0 - t) * x0 + t * a
+    pred = nets.actor_bc_flow.apply({"params": params["actor_bc_flow"]}, obs, x_t, t)
+    sq = jnp.square(pred - (a - x0))
+    if config.action_chunking:
+        valid = batch.valid[:, :, None]  # (B, H, 1)
+        bc_loss = jnp.mean(sq.reshape(batch.actions.shape) * valid)
+    else:
+        bc_loss = jnp.mean(sq * batch.valid[:, :1])
+
+    zero = jnp.zeros((), bc_loss.dtype)
+    if config.actor_type == "best-of-n":
+        info = {"actor/bc_flow_loss": bc_loss, "actor/distill_loss": zero, "actor/q_loss": zero,
+                "actor/actor_loss": bc_loss, "actor/q": zero, "actor/mse": zero}
+        return bc_loss, info
+
+    z = jax.random.normal(keys.distill_noise, (b, k))
+    target = flow_actions(nets, jax.lax.stop_gradient(params["actor_bc_flow"]), obs, z,
+                          config.flow_steps)
+    mu = nets.actor_onestep.apply({"params": params["actor_onestep"]}, obs, z)
+    distill_loss = jnp.mean(jnp.square(mu - target))
+    mu_c = jnp.clip(mu, -1.0, 1.0)
+    q = nets.critic.apply({"params": jax.lax.stop_gradient(params["critic"])}, obs, mu_c)
+    q = q.mean(axis=0)  # (B,)
+    q_loss = -q.mean()
+    total = bc_loss + config.alpha * distill_loss + q_loss
+    info = {
+        "actor/bc_flow_loss": bc_loss,
+        "actor/distill_loss": distill_loss,
+        "actor/q_loss": q_loss,
+        "actor/actor_loss": total,
+        "actor/q": q.mean(),
+        "actor/mse": jnp.mean(jnp.square(mu_c - a)),
+    }
+    return total, info
+
+
+def total_loss(params: dict[str, Params], target_critic: Params, batch: ChunkBatch,
+               key: jax.Array, config: ACFQLConfig, action_dim: int,
+               weights: jax.Array | None = None
+               ) -> tuple[jax.Array, tuple[dict[str, jax.Array], jax.Array]]:
+    """L_critic + L_actor for ``params`` with the keys of ``split_update_key(key)``.
+
+    Returns ``(loss, (metrics, td_abs (B,)))``; ``weights (B,)`` scale the per-sample critic
+    loss (ones when None).
+    """
+    _check_batch(batch, config, action_dim)
+    nets = make_networks(config, action_dim)
+    keys = split_update_key(key)
+    if weights is None:
+        weights = jnp.ones(batch.observations.shape[:1], jnp.float32)
+    c_loss, c_info, td_abs = critic_loss(nets, params, target_critic, batch, keys.next_actions,
+                                         config, weights)
+    a_loss, a_info = actor_loss(nets, params, batch, keys, config)
+    return c_loss + a_loss, ({**c_info, **a_info}, td_abs)
+
+
+def _check_batch(batch: ChunkBatch, config: ACFQLConfig, action_dim: int) -> None:
+    """Trace-time shape guard of the batch against the config."""
+    b, h, a = batch.actions.shape
+    if h != config.horizon_length or a != action_dim:
+        raise ValueError(f"batch actions (B, H, A) = {batch.actions.shape} do not match "
+                         f"--agent.horizon_length={config.horizon_length}, action_dim={action_dim}")
+    for name in ("rewards", "masks", "valid"):
+        if getattr(batch, name).shape != (b, h):
+            raise ValueError(f"batch {name} has shape {getattr(batch, name).shape}, "
+                             f"expected {(b, h)}")
+    if batch.next_actions.shape != (b, h, a) or batch.next_actions_valid.shape != (b,):
+        raise ValueError("batch next_actions must be (B, H, A) and next_actions_valid (B,), got "
+                         f"{batch.next_actions.shape} and {batch.next_actions_valid.shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# API
+
+
+def update(state: AgentState, batch: ChunkBatch, key: jax.Array,
+           weights: jax.Array | None = None
+           ) -> tuple[AgentState, dict[str, jax.Array], jax.Array]:
+    """One gradient step on critic + actor, then the Polyak target update.
+
+    ``batch``: a ``ChunkBatch`` with B chunks of H = ``horizon_length`` steps.  ``weights``
+    ``(B,)`` multiply the per-sample critic loss (default ones).  Returns
+    ``(state, metrics, td_abs)`` with scalar ``metrics`` and ``td_abs (B,)`` =
+    |agg_ens Q(s_t, a) − y| before the step (no gradient).  Pure; jit/scan/vmap-safe.
+    """
+    config = state.config
+    grads, (metrics, td_abs) = jax.grad(total_loss, has_aux=True)(
+        state.params, state.target_critic, batch, key, config, state.action_dim, weights)
+    updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    target_critic = polyak(params["critic"], state.target_critic, config.tau)
+    new_state = state.replace(params=params, target_critic=target_critic, opt_state=opt_state,
+                              step=state.step + 1)
+    return new_state, metrics, td_abs
+
+
+def act(state: AgentState, observations: jax.Array, key: jax.Array) -> jax.Array:
+    """Actions for ``observations (B, D)`` → ``(B, K)``, or ``(D,)`` → ``(K,)``, in [−1, 1].
+
+    K = H·A (one open-loop chunk) with action chunking, A without.  distill-ddpg: clip μ(s, z);
+    best-of-n: the argmax-Q of ``actor_num_samples`` flow samples.
+    """
+    single = observations.ndim == 1
+    obs = observations[None] if single else observations
+    actions = sample_actions(state.networks, state.params, obs, key, state.config)
+    return actions[0] if single else actions
