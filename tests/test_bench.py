@@ -24,3 +24,15 @@ def test_bench_cli_rejects_unknown_benchmark(capsys):
     with pytest.raises(SystemExit):
         bench_main(["nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_update_bench_runs_tiny():
+    import argparse
+
+    from tper_jit.bench import update
+
+    p = argparse.ArgumentParser()
+    update.add_arguments(p)
+    out = update.run(p.parse_args(["--hidden", "16", "--batch", "8", "--rows", "500",
+                                   "--chunk", "2", "--repeats", "1"]))
+    assert out["ref_steps_per_s"] > 0 and out["fused_steps_per_s"] > 0 and out["ratio"] > 0

@@ -1,20 +1,58 @@
-"""``tper-train``: the trainer's command line (reserved; the fused trainer is not built yet).
+"""``tper-train`` (also ``python -m tper_jit``): the trainer's command line.
 
-The name is registered in pyproject so that the entry point is stable; until the trainer
-lands it says so and exits with status 2 rather than pretending to train.
+Flags follow the seed's README (``--env_name=square-mh-low --horizon_length=5
+--agent.alpha=100 --cluster_sampler=True ...``) plus ``--config configs/<preset>.py``,
+``--cluster_k``, ``--dataset_path``.  ``tper-train --help`` lists every flag with its default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+
+from tper_jit.train.config import TrainConfig
+
+
+def _help() -> str:
+    from tper_jit.agents.acfql import ACFQLConfig
+
+    lines = ["usage: tper-train [--config FILE] [--flag=value ...] [--agent.key=value ...]", "",
+             "flags (default):"]
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "agent":
+            default = f.default if f.default is not dataclasses.MISSING else "{}"
+            lines.append(f"  --{f.name}={default}")
+    lines += ["", "agent flags (default):"]
+    for f in dataclasses.fields(ACFQLConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"  --agent.{f.name}={default}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    del argv
-    print("tper-train: the trainer is not implemented yet in this version; the replay core "
-          "(tper_jit.replay) and `python -m tper_jit.bench sampler` are available.",
-          file=sys.stderr)
-    return 2
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(_help())
+        return 0
+    from tper_jit.agents.acfql import ACFQLConfig
+    from tper_jit.train.config import parse_args
+
+    try:
+        cfg = parse_args(argv, agent_config_cls=ACFQLConfig)
+        from tper_jit.train.offline import agent_config
+
+        agent_config(cfg)  # validate the agent overrides before loading anything
+    except (ValueError, FileNotFoundError) as e:
+        print(f"tper-train: error: {e}", file=sys.stderr)
+        return 2
+    from tper_jit.train.run import train
+
+    try:
+        train(cfg)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"tper-train: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tper_jit.bench import sampler
+from tper_jit.bench import sampler, update
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,9 +13,12 @@ def main(argv: list[str] | None = None) -> int:
                                      description="tper-jit benchmarks")
     sub = parser.add_subparsers(dest="name", required=True)
     sampler.add_arguments(sub.add_parser("sampler", help=sampler.__doc__.splitlines()[0]))
+    update.add_arguments(sub.add_parser("update", help=update.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
     if args.name == "sampler":
         sampler.run(args)
+    elif args.name == "update":
+        update.run(args)
     return 0
 
 

@@ -251,12 +251,16 @@ def load_ogbench(env_name: str, *, dataset_path: str | None = None,
         kwargs: ``sparse``, ``clip``, ``expected_obs_dim``, ``compute_hash``, ``max_shards``.
     """
     parsed = parse_ogbench_env_name(env_name)
+    if dataset_dir is None and dataset_path is None:
+        dataset_path = os.path.join(os.path.expanduser(DEFAULT_OGBENCH_DIR),
+                                    f"{parsed.dataset_name}.npz")
+    if dataset_dir is None:
+        require_file(dataset_path, "OGBench dataset file")  # fail before building the env
+    elif not os.path.isdir(dataset_dir):
+        raise FileNotFoundError(f"--ogbench_dataset_dir: no such directory {dataset_dir!r}")
     if targets is None and parsed.singletask:
         targets = make_singletask_targets(env_name)
     if dataset_dir is not None:
         return load_ogbench_dir(dataset_dir, env_name=env_name, targets=targets, **kwargs)
-    if dataset_path is None:
-        dataset_path = os.path.join(os.path.expanduser(DEFAULT_OGBENCH_DIR),
-                                    f"{parsed.dataset_name}.npz")
     kwargs.pop("max_shards", None)
     return load_ogbench_npz(dataset_path, env_name=env_name, targets=targets, **kwargs)

@@ -1,0 +1,209 @@
+"""Trainer configuration: the seed's flags, presets and ``--agent.<key>`` overrides.
+
+Resolution order (later wins): ``TrainConfig`` defaults → ``--config`` preset file →
+command-line flags.  The result is frozen; derived values are computed where used, never
+written back.  Every flag is validated before any data is loaded or anything compiled, and a
+misspelt flag fails with the closest valid names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import pathlib
+import typing
+from typing import Any
+
+CLUSTER_K_AUTO = ("elbow", "homogeneity")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Top-level flags (names and meaning as in the seed's README)."""
+
+    env_name: str = "cube-single-play-singletask-task1-v0"  # task: dataset (and eval env)
+    run_group: str = "Debug"  # run folder group (and wandb group)
+    seed: int = 0  # seed of everything (params, sampling, envs)
+    offline_steps: int = 1_000_000  # gradient steps on the offline data
+    online_steps: int = 1_000_000  # env steps of online fine-tuning (online phase issue)
+    horizon_length: int = 5  # H, action chunk length (also sets agent.horizon_length)
+    sparse: bool = False  # r <- -1[r != 0]
+    discount: float = 0.99  # gamma (also sets agent.discount)
+    # -- sampling ---------------------------------------------------------------------------
+    cluster_sampler: bool = False  # offline: cluster-balanced trajectory sampling
+    cluster_k: str = "elbow"  # K-means K: an int, 'elbow' or 'homogeneity'
+    cluster_pca: bool = False  # K-means on PCA components instead of standardised features
+    use_ptr_backward: bool = False  # online: trajectory-priority sampling (historical name)
+    use_ptr_online_priority: bool = False  # online episodes join the priority sampler
+    metric: str = "td_error_rank"  # T-PER priority metric
+    ptr_warmup_steps: int = 20_000  # online steps of transition-uniform sampling first
+    backward: str = "none"  # PTR start rule: none | last | sweep (True means last)
+    use_weighted_target: bool = False  # SARSA-weighted target (sets agent.use_weighted_target)
+    beta: float = 0.5  # weight of the policy target in the SARSA mix (sets agent.beta)
+    utd_ratio: int = 1  # gradient steps per env step online
+    buffer_size: int = 1_000_000  # online replay rows (split over the env streams)
+    # -- data -------------------------------------------------------------------------------
+    dataset_path: str = ""  # explicit dataset file (npz / hdf5); default from env_name
+    ogbench_dataset_dir: str = ""  # directory of OGBench npz shards (100M datasets)
+    filter_key: str = ""  # robomimic demo subset mask/<key>, e.g. better / okay / worse
+    # -- logging / evaluation ---------------------------------------------------------------
+    entity: str = ""  # wandb entity; empty = offline wandb run, no account needed
+    save_dir: str = "runs"  # run folders are created under here
+    log_interval: int = 5_000  # steps between metric rows (one jitted chunk per row)
+    eval_interval: int = 100_000  # steps between evaluations (0 = never)
+    eval_episodes: int = 50  # episodes per evaluation
+    wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
+    progress: bool = True  # progress line with steps/s and ETA on stderr
+    agent: dict = dataclasses.field(default_factory=dict)  # overrides of the agent config
+
+    def __post_init__(self):
+        _positive(self, "offline_steps", allow_zero=True)
+        _positive(self, "online_steps", allow_zero=True)
+        _positive(self, "horizon_length")
+        _positive(self, "log_interval")
+        _positive(self, "eval_interval", allow_zero=True)
+        _positive(self, "eval_episodes")
+        _positive(self, "utd_ratio")
+        _positive(self, "buffer_size")
+        _positive(self, "ptr_warmup_steps", allow_zero=True)
+        if not 0.0 < self.discount <= 1.0:
+            raise ValueError(f"--discount must be in (0, 1], got {self.discount}")
+        if self.backward not in ("none", "last", "sweep"):
+            raise ValueError(f"--backward must be False/True/none/last/sweep, got "
+                             f"{self.backward!r}")
+        if self.cluster_k not in CLUSTER_K_AUTO:
+            try:
+                k = int(self.cluster_k)
+            except ValueError:
+                raise ValueError(f"--cluster_k must be an int >= 1 or one of {CLUSTER_K_AUTO}, "
+                                 f"got {self.cluster_k!r}") from None
+            if k < 1:
+                raise ValueError(f"--cluster_k must be >= 1, got {k}")
+        from tper_jit.replay.priorities import METRICS
+
+        if self.metric not in METRICS:
+            raise ValueError(f"--metric must be one of {METRICS}, got {self.metric!r}")
+
+    @property
+    def cluster_k_value(self) -> int | str:
+        return self.cluster_k if self.cluster_k in CLUSTER_K_AUTO else int(self.cluster_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _positive(cfg, name: str, allow_zero: bool = False) -> None:
+    v = getattr(cfg, name)
+    if v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"--{name} must be {'>= 0' if allow_zero else '> 0'}, got {v}")
+
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+
+
+def parse_bool(text: str, flag: str) -> bool:
+    t = str(text).strip().lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    raise ValueError(f"--{flag} expects True or False, got {text!r}")
+
+
+def coerce(value: Any, annotation: Any, flag: str) -> Any:
+    """Convert a command-line string to the field's type (bool, int, float, str, tuple)."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(annotation)
+    if annotation is bool or annotation == "bool":
+        return parse_bool(value, flag)
+    try:
+        if annotation is int or annotation == "int":
+            return int(float(value)) if "e" in value.lower() else int(value)
+        if annotation is float or annotation == "float":
+            return float(value)
+        if origin is tuple or annotation is tuple or str(annotation).startswith("tuple"):
+            parts = [p for p in value.strip("()[] ").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--{flag}: cannot read {value!r} as {annotation}") from None
+    return value
+
+
+def load_preset(path: str | pathlib.Path) -> dict[str, Any]:
+    """A preset file defines ``get_config() -> dict`` of flag overrides (``agent`` a dict)."""
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--config: no such preset file {str(p)!r}")
+    spec = importlib.util.spec_from_file_location(f"tper_preset_{p.stem}", p)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"--config {p}: the preset must define get_config() returning a dict")
+    cfg = module.get_config()
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--config {p}: get_config() must return a dict, got {type(cfg)}")
+    return cfg
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _unknown(name: str, valid, prefix: str = "--") -> ValueError:
+    close = difflib.get_close_matches(name, list(valid), n=3)
+    hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+    return ValueError(f"unknown flag {prefix}{name}{hint}")
+
+
+def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
+    """Parse ``--flag=value`` / ``--flag value`` / ``--agent.key=value`` / ``--config FILE``."""
+    flags: dict[str, str] = {}
+    agent: dict[str, str] = {}
+    preset: dict[str, Any] = {}
+    i = 0
+    types = _field_types(TrainConfig)
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            raise ValueError(f"unexpected argument {arg!r}; flags look like --name=value")
+        name, eq, value = arg[2:].partition("=")
+        if not eq:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            is_bool = types.get(name) is bool
+            if nxt is not None and not nxt.startswith("--"):
+                value, i = nxt, i + 1
+            elif is_bool:
+                value = "True"
+            else:
+                raise ValueError(f"--{name} needs a value")
+        i += 1
+        if name == "config":
+            preset = load_preset(value)
+        elif name.startswith("agent."):
+            agent[name[len("agent."):]] = value
+        elif name in types and name != "agent":
+            flags[name] = value
+        else:
+            raise _unknown(name, [n for n in types if n != "agent"] + ["config"])
+    merged: dict[str, Any] = {k: v for k, v in preset.items() if k != "agent"}
+    for k in merged:
+        if k not in types:
+            raise _unknown(k, types)
+    merged.update(flags)
+    if "backward" in merged and str(merged["backward"]).lower() in _TRUE | _FALSE:
+        merged["backward"] = "last" if parse_bool(merged["backward"], "backward") else "none"
+    kwargs = {k: coerce(v, types[k], k) for k, v in merged.items()}
+    agent_over = dict(preset.get("agent", {}))
+    agent_over.update(agent)
+    if agent_config_cls is not None:
+        atypes = _field_types(agent_config_cls)
+        for k in agent_over:
+            if k not in atypes:
+                raise _unknown(k, atypes, prefix="--agent.")
+        agent_over = {k: coerce(v, atypes[k], f"agent.{k}") for k, v in agent_over.items()}
+    kwargs["agent"] = agent_over
+    return TrainConfig(**kwargs)

@@ -1,0 +1,32 @@
+"""Pick and run the dataset loader for a ``TrainConfig`` (before anything is compiled)."""
+
+from __future__ import annotations
+
+from tper_jit import data
+from tper_jit.data.common import FlatDataset
+from tper_jit.train.config import TrainConfig
+
+HDF5_SUFFIXES = (".hdf5", ".h5")
+
+
+def load_dataset(cfg: TrainConfig) -> FlatDataset:
+    """robomimic names or an ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the
+    OGBench loader (``--dataset_path`` one npz, ``--ogbench_dataset_dir`` a shard directory,
+    default ``~/.ogbench/data/<dataset>.npz``).  ``--sparse`` and action clipping apply."""
+    path = cfg.dataset_path or None
+    shard_dir = cfg.ogbench_dataset_dir or None
+    if path and path.endswith(HDF5_SUFFIXES) and not data.is_robomimic_env(cfg.env_name):
+        return data.load_robomimic_hdf5(path, env_name=cfg.env_name, sparse=cfg.sparse,
+                                        filter_key=cfg.filter_key or None)
+    kwargs = {"sparse": cfg.sparse}
+    if data.is_robomimic_env(cfg.env_name):
+        kwargs["filter_key"] = cfg.filter_key or None
+    else:
+        if cfg.filter_key:
+            raise ValueError("--filter_key selects robomimic demos (mask/<key>); "
+                             f"{cfg.env_name!r} is not a robomimic dataset")
+        if not data.parse_ogbench_env_name(cfg.env_name).singletask:
+            raise ValueError(f"--env_name={cfg.env_name!r}: OGBench files carry no rewards; use "
+                             "a singletask name (e.g. cube-double-play-singletask-task2-v0) so "
+                             "rewards and masks are relabelled for one task")
+    return data.load_dataset(cfg.env_name, dataset_path=path, dataset_dir=shard_dir, **kwargs)

@@ -1,0 +1,147 @@
+"""Run folder, metric sinks (CSV, JSON lines, wandb) and the progress line.
+
+Called once per jitted chunk, never per step.  wandb runs in offline mode unless an entity is
+configured (no account needed); if wandb cannot start at all, training goes on with the
+local sinks and says so once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+from typing import Any
+
+
+def make_run_dir(save_dir: str, run_group: str, env_name: str, seed: int) -> pathlib.Path:
+    """``save_dir/run_group/env_name/seed<seed>_<timestamp>``; fails clearly if unwritable."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = pathlib.Path(save_dir) / run_group / env_name
+    path = base / f"seed{seed}_{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"seed{seed}_{stamp}_{n}"
+    try:
+        path.mkdir(parents=True)
+        probe = path / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise OSError(f"--save_dir: cannot create a writable run folder at {path}: {e}") from e
+    return path
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+    """A one-line progress report on stderr: steps, rate, ETA and a few metrics."""
+
+    def __init__(self, total: int, phase: str, enabled: bool = True, stream=None):
+        self.total, self.phase, self.enabled = total, phase, enabled
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.start_step = None
+
+    def update(self, step: int, metrics: dict[str, float], keys: tuple[str, ...] = ()) -> str:
+        now = time.perf_counter()
+        if self.start_step is None:
+            self.start_step, self.t0 = step, now
+            rate = float("nan")
+        else:
+            rate = (step - self.start_step) / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate and rate > 0 else float("nan")
+        shown = " ".join(f"{k.split('/')[-1]}={metrics[k]:.4g}" for k in keys if k in metrics)
+        line = (f"[{self.phase}] {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
+                f"| {rate:.1f} steps/s | ETA {_fmt_time(eta)} | {shown}")
+        if self.enabled:
+            print(line, file=self.stream, flush=True)
+        return line
+
+
+class MetricLogger:
+    """Writes one row per call to ``metrics.jsonl`` and ``metrics.csv`` (and wandb)."""
+
+    def __init__(self, run_dir: pathlib.Path, config: dict[str, Any], use_wandb: bool = True,
+                 entity: str = "", project: str = "tper-jit", group: str = "",
+                 name: str = ""):
+        self.run_dir = pathlib.Path(run_dir)
+        self.jsonl = self.run_dir / "metrics.jsonl"
+        self.csv = self.run_dir / "metrics.csv"
+        self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.wandb_run = None
+        self.wandb_note = "disabled"
+        if use_wandb:
+            self._start_wandb(config, entity, project, group, name)
+
+    def _start_wandb(self, config, entity, project, group, name):
+        try:
+            import wandb
+        except ImportError:
+            self.wandb_note = "not installed"
+            return
+        mode = os.environ.get("WANDB_MODE") or ("online" if entity else "offline")
+        try:
+            self.wandb_run = wandb.init(project=project, entity=entity or None, group=group,
+                                        name=name, dir=str(self.run_dir), mode=mode,
+                                        config=config, reinit="finish_previous")
+            self.wandb_note = mode
+        except Exception as e:  # noqa: BLE001 - an unreachable wandb must never stop training
+            if mode != "offline":
+                try:
+                    self.wandb_run = wandb.init(project=project, group=group, name=name,
+                                                dir=str(self.run_dir), mode="offline",
+                                                config=config, reinit="finish_previous")
+                    self.wandb_note = f"offline (online failed: {e})"
+                    print(f"wandb: online run failed ({e}); logging offline", file=sys.stderr)
+                    return
+                except Exception as e2:  # noqa: BLE001
+                    e = e2
+            self.wandb_note = f"failed: {e}"
+            print(f"wandb: could not start ({e}); using CSV/JSONL only", file=sys.stderr)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        self.rows.append(row)
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        new_cols = [k for k in row if k not in self.columns]
+        if new_cols:
+            self.columns += new_cols
+            self._rewrite_csv()
+        else:
+            with self.csv.open("a", newline="") as f:
+                csv.DictWriter(f, self.columns).writerow(row)
+        if self.wandb_run is not None:
+            self.wandb_run.log(row, step=int(step))
+
+    def _rewrite_csv(self) -> None:
+        tmp = self.csv.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.columns)
+            w.writeheader()
+            w.writerows(self.rows)
+        tmp.replace(self.csv)
+
+    def log_image(self, key: str, path: pathlib.Path, step: int) -> None:
+        if self.wandb_run is not None:
+            import wandb
+
+            self.wandb_run.log({key: wandb.Image(str(path))}, step=int(step))
+
+    def close(self) -> None:
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+            self.wandb_run = None

@@ -1,0 +1,143 @@
+"""The fused offline trainer: one jitted ``lax.scan`` of K gradient steps per chunk.
+
+One step = sample (transition-uniform, or cluster-balanced with ``--cluster_sampler``) →
+chunk gather → ACFQL update → metrics, all on device.  Metrics are averaged over the chunk
+on device; the host sees one dict per chunk.  The state is donated, so the replay arrays are
+updated in place.
+
+``make_offline_trainer(cfg, dataset)`` does all host set-up once (store, clustering, agent
+init) and returns an ``OfflineTrainer`` whose ``chunk(state, length)`` is the compiled chunk;
+``run_offline`` is the outer loop with logging, progress and the evaluation hook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from tper_jit.agents import acfql
+from tper_jit.data.common import FlatDataset
+from tper_jit.replay import (
+    cluster_setup,
+    clustering,
+    gather,
+    priorities,
+    sample_stats,
+    samplers,
+    store,
+)
+from tper_jit.train.config import TrainConfig
+
+
+@struct.dataclass
+class TrainState:
+    agent: Any  # acfql.AgentState
+    replay: samplers.ReplayState
+    key: jax.Array  # training key (sampling and update noise), independent of the init key
+    step: jax.Array  # int32 gradient steps done
+
+
+def agent_config(cfg: TrainConfig) -> acfql.ACFQLConfig:
+    """The agent config: top-level flags set H, γ and the SARSA target; ``--agent.*`` the rest."""
+    for k in ("horizon_length", "discount", "use_weighted_target", "beta"):
+        if k in cfg.agent:
+            raise ValueError(f"--agent.{k} is set by the top-level flag --{k}; use that")
+    return acfql.ACFQLConfig(**{**cfg.agent, "horizon_length": cfg.horizon_length,
+                                "discount": cfg.discount,
+                                "use_weighted_target": cfg.use_weighted_target,
+                                "beta": cfg.beta})
+
+
+def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
+    tper = priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
+                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
+    kind = "cluster" if cfg.cluster_sampler else "transition"
+    return samplers.SamplerConfig(kind=kind, horizon=cfg.horizon_length, tper=tper)
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineTrainer:
+    config: TrainConfig
+    agent_config: acfql.ACFQLConfig
+    sampler_config: samplers.SamplerConfig
+    num_clusters: int
+    cluster_result: clustering.ClusterResult | None
+    chunk: Callable  # (TrainState, length: static int) -> (TrainState, metrics dict)
+    init_state: TrainState
+
+
+def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerConfig,
+                 plot_path: pathlib.Path | None = None
+                 ) -> tuple[samplers.ReplayState, clustering.ClusterResult | None]:
+    """Store + (optional) clustering + sampler states, on the host, once."""
+    st = store.build(**dataset.store_arrays())
+    result = None
+    if scfg.kind == "cluster":
+        st, result = cluster_setup.cluster_offline_episodes(
+            st, cfg.cluster_k_value, use_pca=cfg.cluster_pca, seed=cfg.seed, plot_path=plot_path)
+    return samplers.init_replay(st, scfg), result
+
+
+def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_clusters: int):
+    """The scan body: one offline gradient step."""
+    sample = samplers.make_sampler(scfg)
+    batch_size = acfg.batch_size
+
+    def step(state: TrainState, _):
+        key, k_sample, k_update = jax.random.split(state.key, 3)
+        s = sample(state.replay, k_sample, batch_size)
+        batch = gather.gather_chunks(state.replay.store, s.episode_ids, s.starts,
+                                     acfg.horizon_length, acfg.discount)
+        agent, metrics, td_abs = acfql.update(state.agent, batch, k_update)
+        metrics = {f"offline_agent/{k}": v for k, v in metrics.items()}
+        metrics["offline_agent/td_abs_mean"] = td_abs.mean()
+        if num_clusters:
+            metrics["cluster/offline/counts"] = sample_stats.cluster_counts(
+                state.replay, s, num_clusters)
+        return state.replace(agent=agent, key=key, step=state.step + 1), metrics
+
+    return step
+
+
+def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
+                         plot_path: pathlib.Path | None = None) -> OfflineTrainer:
+    acfg = agent_config(cfg)
+    scfg = offline_sampler_config(cfg)
+    replay, result = build_replay(cfg, dataset, scfg, plot_path)
+    num_clusters = int(result.k) if result is not None else 0
+    root = jax.random.PRNGKey(cfg.seed)
+    k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+    agent = acfql.init(k_init, dataset.obs_dim, dataset.action_dim, acfg)
+    state = TrainState(agent=agent, replay=replay, key=k_train, step=jnp.int32(0))
+    step = make_step(acfg, scfg, num_clusters)
+
+    def chunk(state: TrainState, length: int):
+        state, metrics = jax.lax.scan(step, state, None, length=length)
+        out = {k: v.mean(0) for k, v in metrics.items() if k != "cluster/offline/counts"}
+        if num_clusters:
+            out["cluster/offline/counts"] = metrics["cluster/offline/counts"].sum(0)
+        return state, out
+
+    jitted = jax.jit(chunk, static_argnums=1, donate_argnums=0)
+    return OfflineTrainer(config=cfg, agent_config=acfg, sampler_config=scfg,
+                          num_clusters=num_clusters, cluster_result=result, chunk=jitted,
+                          init_state=state)
+
+
+def host_metrics(metrics: dict[str, jax.Array]) -> dict[str, float]:
+    """Device chunk metrics → flat floats; cluster counts → entropy / KL / ESS / fractions."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if k == "cluster/offline/counts":
+            stats = clustering.cluster_sampling_stats(np.asarray(v))
+            out.update({f"cluster/offline/{name}": float(x) for name, x in stats.items()})
+        else:
+            out[k] = float(v)
+    return out
