@@ -109,3 +109,27 @@ def test_cli_rejects_bad_input_before_compiling(tmp_path, capsys):
     assert main(["--agent.alpah=1"]) == 2
     assert "did you mean --agent.alpha" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing partial left behind
+
+
+def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
+    from tper_jit.train.run import train
+
+    cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--offline_steps=60", "--online_steps=0",
+                      "--log_interval=10", "--eval_interval=25", f"--save_dir={tmp_path}",
+                      "--wandb=False", "--progress=False"], ACFQLConfig)
+    ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
+    calls = []
+
+    def eval_fn(agent, step):
+        calls.append(step)
+        return {"eval/success_rate": 0.5}
+
+    result = train(cfg, ds, eval_fn=eval_fn)
+    assert calls == [30, 50, 60]  # first chunk boundary at or after 25 and 50, then the end
+    assert [r["step"] for r in result.metrics if "eval/success_rate" in r] == calls
+
+
+def test_help_lists_flags(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--cluster_sampler=False" in out and "--agent.alpha=100.0" in out

@@ -82,7 +82,11 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
             row = host_metrics(metrics)  # blocks until the chunk is done
             done += length
             row["time/offline_steps_per_sec"] = length / (time.perf_counter() - t0)
-            if eval_fn is not None and cfg.eval_interval and done >= next_eval:
+            # Evaluate at the first chunk boundary at or after each multiple of
+            # eval_interval (chunks are not split: every chunk length is a compilation),
+            # and once more at the end.
+            due = done >= next_eval or done == cfg.offline_steps
+            if eval_fn is not None and cfg.eval_interval and due:
                 row.update(eval_fn(state.agent, done))
                 while next_eval <= done:
                     next_eval += cfg.eval_interval
