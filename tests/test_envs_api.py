@@ -26,6 +26,18 @@ def venv():
     return v, jax.jit(v.reset), jax.jit(v.step)
 
 
+def test_reset_is_random_and_vmapped(venv):
+    v, reset, _ = venv
+    states = reset(jax.random.PRNGKey(0))
+    assert states.obs.shape == (N_ENVS, v.episode.observation_size) == (N_ENVS, 19)
+    cube = np.asarray(states.obs[:, 9:12])
+    assert np.all(np.abs(cube[:, 0] - (-0.10)) <= 0.0201) and np.ptp(cube[:, 0]) > 1e-4
+    np.testing.assert_allclose(np.asarray(states.info["goal"][:, 0]),
+                               np.tile([[0.10, 0.0, 0.02]], (N_ENVS, 1)), atol=1e-6)
+    assert not np.asarray(states.success).any() and np.asarray(states.reward == 0).all()
+    assert np.isfinite(np.asarray(states.obs)).all()
+
+
 def test_chunks_drop_rest_after_truncation_and_reset_fresh(venv):
     v, reset, step = venv
     s0 = reset(jax.random.PRNGKey(0))
@@ -60,9 +72,9 @@ def test_chunk_stops_at_termination(venv):
     v, reset, step = venv
     s0 = reset(jax.random.PRNGKey(1))
     # put env 0's cube on its goal: the first sub-step succeeds and terminates
+    # (mjx.step recomputes all derived quantities, so setting qpos is enough)
     qpos = s0.data.qpos.at[0, 6:9].set(s0.info["goal"][0, 0])
-    data = jax.jit(jax.vmap(v.episode.env.make_data))(qpos, s0.data.qvel)
-    s0 = s0.replace(data=data)
+    s0 = s0.replace(data=s0.data.replace(qpos=qpos))
     s1, tr = step(s0, jnp.zeros((N_ENVS, H, 5)))
     np.testing.assert_array_equal(np.asarray(tr.valid[0]), [True, False, False, False])
     assert bool(tr.terminated[0, 0]) and bool(tr.success[0, 0]) and float(tr.reward[0, 0]) == 0

@@ -7,8 +7,6 @@ tier. Real MJX physics, real files.
 import json
 
 import h5py
-import jax
-import jax.numpy as jnp
 import numpy as np
 import ogbench
 import pytest
@@ -137,14 +135,3 @@ def test_cli_writes_all_outputs(episodes, tmp_path, capsys):
         assert (tmp_path / p.split("/")[-1]).exists()
     assert ogbench.load_dataset(paths["val_npz"])["terminals"].sum() == 1
 
-
-def test_reset_is_random_and_vmappable(episodes):
-    _, env = episodes
-    states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 3))
-    assert states.obs.shape == (3, env.observation_size)
-    cube = np.asarray(states.obs[:, 9:12])
-    assert np.all(np.abs(cube[:, 0] - (-0.10)) <= 0.0201) and np.ptp(cube[:, 0]) > 1e-4
-    np.testing.assert_allclose(np.asarray(states.info["goal"][:, 0]),
-                               np.tile([[0.10, 0.0, 0.02]], (3, 1)), atol=1e-6)
-    assert not np.asarray(states.success).any()
-    assert jnp.all(states.reward == 0)
