@@ -18,6 +18,9 @@ from tper_jit.replay.gather import ChunkBatch
 B, D, A, H = 8, 3, 2, 3
 K = H * A
 SMALL = acfql.ACFQLConfig(hidden_dims=(16, 16), horizon_length=H, alpha=10.0, lr=1e-3)
+# q_agg min and the SARSA-weighted target share one config (one compile fewer); the hand
+# computation covers both features term by term.
+MIN_SARSA = dataclasses.replace(SMALL, q_agg="min", use_weighted_target=True, beta=0.3)
 TOL = dict(rtol=2e-4, atol=2e-5)
 
 
@@ -112,8 +115,10 @@ def make_state(config, seed=0):
     config is swapped in: configs that differ in static non-shape fields share one compiled
     init.  The target is perturbed in numpy so no compile is needed.
     """
-    shape_cfg = dataclasses.replace(SMALL, action_chunking=config.action_chunking,
-                                    horizon_length=config.horizon_length)
+    # without chunking the shapes do not depend on H
+    shape_cfg = dataclasses.replace(
+        SMALL, action_chunking=config.action_chunking,
+        horizon_length=config.horizon_length if config.action_chunking else 1)
     state = _init(jax.random.PRNGKey(seed), D, A, shape_cfg).replace(config=config)
     rng = np.random.default_rng(100 + seed)
     target = jax.tree.map(lambda x: jnp.asarray(x + 0.1 * rng.normal(size=x.shape), x.dtype),
@@ -169,9 +174,9 @@ def hand_critic(state, batch, key, weights, h=H):
     return loss, td, y
 
 
-@pytest.mark.parametrize("q_agg", ["mean", "min"])
-def test_critic_loss_and_td_abs_by_hand(batch, q_agg):
-    state = make_state(dataclasses.replace(SMALL, q_agg=q_agg))
+@pytest.mark.parametrize("config", [SMALL, MIN_SARSA], ids=["mean", "min-sarsa"])
+def test_critic_loss_and_td_abs_by_hand(batch, config):
+    state = make_state(config)
     weights = jnp.linspace(0.5, 2.0, B)
     _, m, td = losses(state, batch, KEY, weights)
     loss, td_hand, _ = hand_critic(state, batch, KEY, weights)
@@ -185,12 +190,6 @@ def test_critic_loss_and_td_abs_by_hand(batch, q_agg):
     b2 = batch.replace(rewards=batch.rewards.at[1].add(100.0))
     np.testing.assert_allclose(losses(state, b2, KEY, weights)[1]["critic/critic_loss"],
                                m["critic/critic_loss"], **TOL)
-
-
-def test_q_agg_changes_the_target(batch):
-    td_mean = losses(make_state(SMALL), batch, KEY)[2]
-    td_min = losses(make_state(dataclasses.replace(SMALL, q_agg="min")), batch, KEY)[2]
-    assert not np.allclose(td_mean, td_min)
 
 
 def test_actor_losses_by_hand(batch):
@@ -220,14 +219,14 @@ def test_actor_losses_by_hand(batch):
 
 
 def test_sarsa_weighted_target_uses_next_actions_and_falls_back(batch):
-    cfg = dataclasses.replace(SMALL, use_weighted_target=True, beta=0.3)
-    state = make_state(cfg)
+    state = make_state(MIN_SARSA)
     _, m, td = losses(state, batch, KEY)
     loss, td_hand, y = hand_critic(state, batch, KEY, None)
     np.testing.assert_allclose(m["critic/critic_loss"], loss, **TOL)
     np.testing.assert_allclose(td, td_hand, **TOL)
     # rows without a next data chunk equal the plain policy target
-    _, td_plain, y_plain = hand_critic(make_state(SMALL), batch, KEY, None)
+    plain = dataclasses.replace(MIN_SARSA, use_weighted_target=False)
+    _, _, y_plain = hand_critic(make_state(plain), batch, KEY, None)
     invalid = np.asarray(batch.next_actions_valid) == 0
     np.testing.assert_allclose(y[invalid], y_plain[invalid], **TOL)
     assert not np.allclose(y[~invalid], y_plain[~invalid])
@@ -254,6 +253,34 @@ def test_no_chunking_uses_first_action_and_h_step_return(batch):
 
 
 # --------------------------------------------------------------------------- update behaviour
+
+
+def test_gradient_routing(batch):
+    """Critic params get only L_critic's gradient (critic frozen in L_q); the flow gets only
+    L_bc's (frozen in the distillation target); L_actor never reaches the critic."""
+    state = make_state(SMALL)
+    bc_only = dataclasses.replace(SMALL, actor_type="best-of-n")
+
+    @jax.jit
+    def grads(params, target, batch, key):
+        keys = acfql.split_update_key(key)
+        nets = acfql.make_networks(SMALL, A)
+        ones = jnp.ones(B)
+        g_total = jax.grad(lambda p: acfql.total_loss(p, target, batch, key, SMALL, A)[0])(params)
+        g_critic = jax.grad(lambda p: acfql.critic_loss(nets, p, target, batch,
+                                                        keys.next_actions, SMALL, ones)[0])(params)
+        g_bc = jax.grad(lambda p: acfql.actor_loss(nets, p, batch, keys, bc_only)[0])(params)
+        return g_total, g_critic, g_bc
+
+    g_total, g_critic, g_bc = grads(state.params, state.target_critic, batch, KEY)
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # noqa: E731
+    # total = critic + actor; the actor part adds nothing to the critic's gradient
+    jax.tree.map(close, g_total["critic"], g_critic["critic"])
+    for net in ("actor_bc_flow", "actor_onestep"):
+        jax.tree.map(lambda g: np.testing.assert_array_equal(g, 0), g_critic[net])
+    # the flow's gradient is L_bc's alone: the distillation target is frozen
+    jax.tree.map(close, g_total["actor_bc_flow"], g_bc["actor_bc_flow"])
+    assert all(np.abs(g).max() > 0 for g in jax.tree.leaves(g_total["actor_onestep"]))
 
 
 def test_update_lowers_total_loss(batch):
@@ -288,41 +315,51 @@ def test_update_metrics_are_scalars_and_params_move(batch):
         assert all(jax.tree.leaves(changed[net])), net
 
 
-def test_scan_equals_single_steps(batch):
-    state = make_state(SMALL)
-    keys = jax.random.split(KEY, 4)
+SEEDS = 3
+STEPS = 3
 
-    @jax.jit
+
+@pytest.fixture(scope="module")
+def seeded_run(batch):
+    """``jit(vmap(init))`` over 3 seeds, then ``jit(vmap(scan(update)))`` for 3 steps: the
+    whole-run-as-a-function-of-a-key pattern, compiled once for both tests below."""
+    seeds = jax.random.split(KEY, SEEDS)
+    states = jax.jit(jax.vmap(lambda k: acfql.init(k, D, A, SMALL)))(seeds)
+    step_keys = jax.vmap(lambda k: jax.random.split(k, STEPS))(seeds)  # (SEEDS, STEPS, 2)
+
     def run(state, keys):
         def body(s, k):
             s, m, td = acfql.update(s, batch, k, jnp.ones(B))
             return s, (m["critic/critic_loss"], td)
         return jax.lax.scan(body, state, keys)
 
-    scanned, (losses_scan, tds) = run(state, keys)
-    single = state
-    for i, k in enumerate(keys):
-        single, m, td = _update(single, batch, k, jnp.ones(B))
-        np.testing.assert_allclose(losses_scan[i], m["critic/critic_loss"], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(tds[i], td, rtol=1e-5, atol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                 scanned, single)
+    finals, (losses_scan, tds) = jax.jit(jax.vmap(run))(states, step_keys)
+    return seeds, step_keys, states, finals, losses_scan, tds
 
 
-def test_vmap_over_seeds_gives_different_params(batch):
-    seeds = jax.random.split(KEY, 3)
-    states = jax.jit(jax.vmap(lambda k: acfql.init(k, D, A, SMALL)))(seeds)
-    w = states.params["actor_bc_flow"]["mlp"]["dense_0"]["kernel"]
-    assert w.shape[0] == 3
-    assert not np.allclose(w[0], w[1]) and not np.allclose(w[1], w[2])
-    upd = jax.jit(jax.vmap(acfql.update, in_axes=(0, None, 0, None)))
-    new, metrics, td = upd(states, batch, jax.random.split(seeds[0], 3), jnp.ones(B))
-    assert td.shape == (3, B) and metrics["critic/critic_loss"].shape == (3,)
-    assert len(set(np.asarray(metrics["critic/critic_loss"]).round(6).tolist())) == 3
-    # the vmapped seed-0 update equals an unbatched one
-    one = jax.tree.map(lambda x: x[0], states)
-    ref, _, _ = _update(one, batch, jax.random.split(seeds[0], 3)[0], jnp.ones(B))
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[0], b, rtol=1e-5, atol=1e-6), new, ref)
+def test_scan_equals_single_steps(seeded_run, batch):
+    seeds, step_keys, states, finals, losses_scan, tds = seeded_run
+    seed = 1
+    single = _init(seeds[seed], D, A, SMALL)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[seed], b), states, single)
+    for i in range(STEPS):
+        single, m, td = _update(single, batch, step_keys[seed, i], jnp.ones(B))
+        np.testing.assert_allclose(losses_scan[seed, i], m["critic/critic_loss"], rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(tds[seed, i], td, rtol=1e-5, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[seed], b, rtol=1e-5, atol=1e-6),
+                 finals, single)
+    assert int(single.step) == STEPS
+
+
+def test_vmap_over_seeds_gives_different_params(seeded_run):
+    _, _, states, finals, losses_scan, tds = seeded_run
+    assert tds.shape == (SEEDS, STEPS, B) and losses_scan.shape == (SEEDS, STEPS)
+    for tree in (states.params, finals.params):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+            if "kernel" in jax.tree_util.keystr(path):  # biases and LN start equal
+                assert not np.allclose(leaf[0], leaf[1]) and not np.allclose(leaf[1], leaf[2])
+    assert len(set(np.asarray(losses_scan[:, 0]).round(6).tolist())) == SEEDS
 
 
 # --------------------------------------------------------------------------- acting, networks
