@@ -249,12 +249,14 @@ def critic_loss(nets: Networks, params: dict[str, Params], target_critic: Params
     """L_critic = mean_(e, b) w_b · valid_{b,H} · (Q_e(s_t, a) − y_b)², ALGORITHM §1.
 
     y = R_H + γ^H · m_H · agg_ens Q̄(s_{t+H}, a'), a' = π(s_{t+H}) from the current actor
-    (no gradient, drawn with ``key``).  With ``use_weighted_target`` the next value is
+    (no gradient, drawn with ``key``; with best-of-n the candidates are scored by the current
+    critic, the chosen a' by the target critic).  With ``use_weighted_target`` the next value is
     (1−β)·agg Q̄(s_{t+H}, a_{t+H:t+2H} data) + β·agg Q̄(s_{t+H}, a') where
     ``next_actions_valid``, the policy term alone elsewhere (ALGORITHM §6).
 
     Returns ``(loss, info, td_abs)`` with ``td_abs (B,) = |agg_ens Q(s_t, a) − y|`` (no
-    gradient, not masked by ``valid``).
+    gradient, not masked by ``valid``: consumers mask rows with ``valid[:, -1] == 0``);
+    ``critic/td_error_mean`` averages it over the valid rows.
     """
     frozen = jax.lax.stop_gradient(params)
     h = config.horizon_length
