@@ -42,11 +42,14 @@ class TrainConfig:
     use_weighted_target: bool = False  # SARSA-weighted target (sets agent.use_weighted_target)
     beta: float = 0.5  # weight of the policy target in the SARSA mix (sets agent.beta)
     utd_ratio: int = 1  # gradient steps per env step online
+    start_training: int = 5_000  # online env steps collected before gradient steps start
+    num_envs: int = 16  # parallel MJX environments online (one replay stream each)
     buffer_size: int = 1_000_000  # online replay rows (split over the env streams)
     # -- data -------------------------------------------------------------------------------
     dataset_path: str = ""  # explicit dataset file (npz / hdf5); default from env_name
     ogbench_dataset_dir: str = ""  # directory of OGBench npz shards (100M datasets)
     filter_key: str = ""  # robomimic demo subset mask/<key>, e.g. better / okay / worse
+    dataset_episodes: int = 300  # MJX tasks: oracle episodes of the generated default dataset
     # -- logging / evaluation ---------------------------------------------------------------
     entity: str = ""  # wandb entity; empty = offline wandb run, no account needed
     save_dir: str = "runs"  # run folders are created under here
@@ -65,6 +68,9 @@ class TrainConfig:
         _positive(self, "eval_interval", allow_zero=True)
         _positive(self, "eval_episodes")
         _positive(self, "utd_ratio")
+        _positive(self, "num_envs")
+        _positive(self, "start_training", allow_zero=True)
+        _positive(self, "dataset_episodes")
         _positive(self, "buffer_size")
         _positive(self, "ptr_warmup_steps", allow_zero=True)
         if not 0.0 < self.discount <= 1.0:

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from tper_jit import data
 from tper_jit.data.common import FlatDataset
+from tper_jit.data.generated_npz import load_generated_npz
+from tper_jit.train import env_setup
 from tper_jit.train.config import TrainConfig
 
 HDF5_SUFFIXES = (".hdf5", ".h5")
 
 
 def load_dataset(cfg: TrainConfig) -> FlatDataset:
-    """robomimic names or an ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the
+    """MJX task names (``lift``, ``cube-single-singletask-task1``, …) → their generated oracle
+    dataset (made and cached on first use, or ``--dataset_path``); robomimic names or an
+    ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the
     OGBench loader (``--dataset_path`` one npz, ``--ogbench_dataset_dir`` a shard directory,
     default ``~/.ogbench/data/<dataset>.npz``).  ``--sparse`` and action clipping apply."""
     path = cfg.dataset_path or None
     shard_dir = cfg.ogbench_dataset_dir or None
+    if env_setup.is_mjx_task(cfg.env_name) and not (path and path.endswith(HDF5_SUFFIXES)):
+        if path is None:
+            path = str(env_setup.ensure_dataset(cfg.env_name, cfg.dataset_episodes))
+        return load_generated_npz(path, env_name=cfg.env_name,
+                                  reward_shift=env_setup.reward_shift(cfg.env_name),
+                                  sparse=cfg.sparse)
     if path and path.endswith(HDF5_SUFFIXES) and not data.is_robomimic_env(cfg.env_name):
         return data.load_robomimic_hdf5(path, env_name=cfg.env_name, sparse=cfg.sparse,
                                         filter_key=cfg.filter_key or None)

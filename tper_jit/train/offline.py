@@ -74,10 +74,11 @@ class OfflineTrainer:
 
 
 def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerConfig,
-                 plot_path: pathlib.Path | None = None
+                 plot_path: pathlib.Path | None = None, store_kwargs: dict | None = None
                  ) -> tuple[samplers.ReplayState, clustering.ClusterResult | None]:
-    """Store + (optional) clustering + sampler states, on the host, once."""
-    st = store.build(**dataset.store_arrays())
+    """Store + (optional) clustering + sampler states, on the host, once.  ``store_kwargs``
+    size the online rings (``num_streams``, ``rows_per_stream``, ``max_episode_length``)."""
+    st = store.build(**dataset.store_arrays(), **(store_kwargs or {}))
     result = None
     if scfg.kind == "cluster":
         st, result = cluster_setup.cluster_offline_episodes(
@@ -107,10 +108,11 @@ def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_cluster
 
 
 def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
-                         plot_path: pathlib.Path | None = None) -> OfflineTrainer:
+                         plot_path: pathlib.Path | None = None,
+                         store_kwargs: dict | None = None) -> OfflineTrainer:
     acfg = agent_config(cfg)
     scfg = offline_sampler_config(cfg)
-    replay, result = build_replay(cfg, dataset, scfg, plot_path)
+    replay, result = build_replay(cfg, dataset, scfg, plot_path, store_kwargs)
     num_clusters = int(result.k) if result is not None else 0
     root = jax.random.PRNGKey(cfg.seed)
     k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)

@@ -1,0 +1,146 @@
+"""The online phase inside the jitted chunk: MJX rollouts, replay writes, T-PER, updates.
+
+One *iteration* (the scan body), for N vectorised MJX envs:
+
+1. act: one H-step chunk per env from the current actor (every env's queue is empty at the
+   start of an iteration because a whole chunk is executed open-loop inside it);
+2. env: ``ChunkedVecEnv.step`` runs the H sub-steps; after an episode ends the rest of the
+   chunk is dropped (``valid`` False) and the env auto-resets;
+3. replay: the valid sub-steps are written to each env's stream of the ``TrajectoryStore``
+   (an ending episode enters the episode table; T-PER syncs its rank index);
+4. learn: once ``start_training`` env steps exist, G = ``utd_ratio · N · H`` gradient steps,
+   each sample → gather → ACFQL update → T-PER EMA of μ from the per-sample |δ| (masked where
+   the chunk's last step is padding) → metrics.
+
+A chunk is ``jit(lax.scan(iteration, K))`` with the state donated; the host only logs,
+evaluates and plots between chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from tper_jit.agents import acfql
+from tper_jit.replay import gather, priorities, sample_stats, samplers, store
+
+
+@struct.dataclass
+class OnlineState:
+    agent: Any  # acfql.AgentState
+    replay: samplers.ReplayState
+    env_state: Any  # envs_mjx State with a leading (N,) axis
+    key: jax.Array
+    step: jax.Array  # int32 gradient steps (offline + online)
+    env_steps: jax.Array  # int32 online env steps (valid sub-steps over all envs)
+    ep_return: jax.Array  # (N,) float32 return of each env's running episode
+    ep_length: jax.Array  # (N,) int32
+
+
+def online_sampler_config(cfg, horizon: int) -> samplers.SamplerConfig:
+    """``--use_ptr_backward`` → T-PER (transition-uniform during warmup); else uniform."""
+    tper = priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
+                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
+    kind = "tper" if cfg.use_ptr_backward else "transition"
+    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper)
+
+
+def _env_episode_metrics(tr, rewards, ep_return, ep_length):
+    """Running returns per env; metrics of the episodes that ended in this chunk."""
+    valid = tr.valid
+    ended_step = (tr.terminated | tr.truncated) & valid  # (N, H)
+    r = jnp.where(valid, rewards, 0.0)
+    # Return of an episode ending at sub-step h = running return + rewards up to h.
+    csum = jnp.cumsum(r, axis=1) + ep_return[:, None]
+    clen = jnp.cumsum(valid.astype(jnp.int32), axis=1) + ep_length[:, None]
+    ended = ended_step.any(axis=1)
+    fin_return = jnp.sum(jnp.where(ended_step, csum, 0.0), axis=1)
+    fin_length = jnp.sum(jnp.where(ended_step, clen, 0), axis=1)
+    fin_success = jnp.any(tr.success & valid, axis=1) & ended  # success ends the episode
+    # After an end inside the chunk the rest is dropped, so the new episode starts at 0.
+    new_return = jnp.where(ended, 0.0, ep_return + r.sum(1))
+    new_length = jnp.where(ended, 0, ep_length + valid.sum(1))
+    n_end = ended.sum()
+    denom = jnp.maximum(n_end, 1)
+    metrics = {
+        "env/episodes_ended": n_end.astype(jnp.float32),
+        "env/episode.return_sum": jnp.sum(jnp.where(ended, fin_return, 0.0)),
+        "env/episode.length_sum": jnp.sum(jnp.where(ended, fin_length, 0)).astype(jnp.float32),
+        "env/success_sum": jnp.sum(fin_success).astype(jnp.float32),
+        "env/episode.return_mean_in_step": jnp.sum(jnp.where(ended, fin_return, 0.0)) / denom,
+    }
+    return new_return, new_length, metrics
+
+
+def make_iteration(venv, acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, cfg,
+                   reward_shift: float):
+    """The scan body of the online chunk (see the module docstring)."""
+    sample = samplers.make_sampler(scfg)
+    n_envs = venv.num_envs
+    h_exec = acfg.horizon_length if acfg.action_chunking else 1
+    grad_steps = cfg.utd_ratio * n_envs * h_exec
+    batch_size = acfg.batch_size
+    use_tper = scfg.kind == "tper"
+    update_mu = use_tper and cfg.use_ptr_online_priority
+    tper_cfg = scfg.tper
+
+    def learn_step(carry, key):
+        agent, replay = carry
+        k_sample, k_update = jax.random.split(key)
+        s = sample(replay, k_sample, batch_size)
+        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, acfg.horizon_length,
+                                     acfg.discount)
+        agent, metrics, td_abs = acfql.update(agent, batch, k_update)
+        metrics = {f"online_agent/{k}": v for k, v in metrics.items()}
+        if use_tper:
+            metrics.update(sample_stats.priority_sample_stats(replay, s))
+        if update_mu:
+            # Padded chunks (valid_H = 0) carry no information about their episode's error.
+            mask = batch.valid[:, -1] > 0
+            prio, st = priorities.update_priorities(replay.priorities, replay.store,
+                                                    s.episode_ids, td_abs, tper_cfg, mask)
+            replay = replay.replace(priorities=prio, store=st)
+        metrics["online_agent/td_abs_mean"] = td_abs.mean()
+        return (agent, replay), metrics
+
+    def learn(agent, replay, key):
+        keys = jax.random.split(key, grad_steps)
+        (agent, replay), metrics = jax.lax.scan(learn_step, (agent, replay), keys)
+        return agent, replay, jax.tree.map(lambda m: m.mean(0), metrics)
+
+    def skip(agent, replay, key):
+        # Before `start_training` env steps: no update, zero metrics of the same structure.
+        shapes = jax.eval_shape(learn, agent, replay, key)[2]
+        return agent, replay, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+
+    def iteration(state: OnlineState, _):
+        key, k_act, k_learn = jax.random.split(state.key, 3)
+        obs = state.env_state.obs
+        actions = acfql.act(state.agent, obs, k_act).reshape(n_envs, h_exec, -1)
+        env_state, tr = venv.step(state.env_state, actions)
+        rewards = tr.reward + reward_shift
+        replay = state.replay
+        st = store.add_steps(replay.store, tr.obs, tr.action, rewards, tr.terminated,
+                             tr.truncated, tr.next_obs, tr.success, tr.valid)
+        env_steps = state.env_steps + tr.valid.sum().astype(jnp.int32)
+        replay = replay.replace(store=st, online_step=env_steps)
+        if use_tper:
+            prio, st = priorities.sync(replay.priorities, replay.store, tper_cfg)
+            replay = replay.replace(priorities=prio, store=st)
+        ep_return, ep_length, env_metrics = _env_episode_metrics(
+            tr, rewards, state.ep_return, state.ep_length)
+        training = env_steps >= cfg.start_training
+        agent, replay, metrics = jax.lax.cond(training, learn, skip, state.agent, replay,
+                                              k_learn)
+        metrics = {**metrics, **env_metrics,
+                   "online_agent/training": training.astype(jnp.float32)}
+        new = state.replace(agent=agent, replay=replay, env_state=env_state, key=key,
+                            step=state.step + jnp.where(training, grad_steps, 0),
+                            env_steps=env_steps, ep_return=ep_return, ep_length=ep_length)
+        return new, metrics
+
+    return iteration
+
