@@ -34,7 +34,7 @@ def default_dataset_path(env_name: str, num_episodes: int, seed: int = 0) -> pat
 
 
 def ensure_dataset(env_name: str, num_episodes: int = DEFAULT_DATASET_EPISODES,
-                   seed: int = 0, out=sys.stderr) -> pathlib.Path:
+                   seed: int = 0, out=None) -> pathlib.Path:
     """The cached oracle dataset of an MJX task; generated (npz + hdf5 + PNG) if missing.
 
     Generation is deterministic given ``seed``, writes to a temporary name and renames, so an
@@ -42,6 +42,7 @@ def ensure_dataset(env_name: str, num_episodes: int = DEFAULT_DATASET_EPISODES,
     """
     from envs_mjx import generate
 
+    out = out or sys.stderr
     path = default_dataset_path(env_name, num_episodes, seed)
     if path.is_file():
         return path

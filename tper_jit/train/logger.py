@@ -50,7 +50,7 @@ class Progress:
 
     def __init__(self, total: int, phase: str, enabled: bool = True, stream=None):
         self.total, self.phase, self.enabled = total, phase, enabled
-        self.stream = stream or sys.stderr
+        self.stream = stream
         self.t0 = time.perf_counter()
         self.start_step = None
 
@@ -66,7 +66,7 @@ class Progress:
         line = (f"[{self.phase}] {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
                 f"| {rate:.1f} steps/s | ETA {_fmt_time(eta)} | {shown}")
         if self.enabled:
-            print(line, file=self.stream, flush=True)
+            print(line, file=self.stream or sys.stderr, flush=True)
         return line
 
 

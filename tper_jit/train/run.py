@@ -60,8 +60,9 @@ def _store_kwargs(cfg: TrainConfig, venv) -> dict:
 
 def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
           eval_fn: Callable[[Any, int], dict[str, float]] | None = None,
-          out=sys.stdout) -> RunResult:
+          out=None) -> RunResult:
     """Run the configured training.  Bad flags or data fail here, before any compilation."""
+    out = out or sys.stdout
     mjx_task = env_setup.is_mjx_task(cfg.env_name)
     if cfg.online_steps and not mjx_task:
         print(f"note: {cfg.env_name!r} has no MJX environment here, so the online phase is "
