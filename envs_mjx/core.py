@@ -114,6 +114,11 @@ class MjxEnv:
             [q[:3], jnp.stack([jnp.cos(q[3]), jnp.sin(q[3]), closure]), v[:3]]
         )
 
+    def plot_points(self, qpos: np.ndarray) -> np.ndarray:
+        """(k, 2) xy points to mark in trajectory plots: object positions in ``qpos``."""
+        starts = [scene.ARM_NQ + 7 * i for i in range(self.n_objects)]
+        return np.array([qpos[a : a + 2] for a in starts]).reshape(-1, 2)
+
     # ----- the contract ------------------------------------------------------------------
     def reset(self, key: jax.Array) -> State:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -126,6 +131,10 @@ class MjxEnv:
 
     def _reward(self, success: jax.Array, data: mjx.Data, info: dict) -> jax.Array:
         raise NotImplementedError  # pragma: no cover
+
+    def _update_info(self, data: mjx.Data, info: dict) -> dict:
+        """Task state kept outside physics (e.g. puzzle lights), updated after each step."""
+        return info
 
     def _make_state(self, data: mjx.Data, info: dict) -> State:
         success = self._success(data, info)
@@ -144,10 +153,11 @@ class MjxEnv:
         """Apply a (5,) action for ``N_SUBSTEPS`` physics steps; O(N_SUBSTEPS) mjx.step."""
         data = apply_action(state.data, action)
         data = physics_substeps(self.mjx_model, data)
-        success = self._success(data, state.info)
-        reward = self._reward(success, data, state.info).astype(jnp.float32)
+        info = self._update_info(data, state.info)
+        success = self._success(data, info)
+        reward = self._reward(success, data, info).astype(jnp.float32)
         terminated = success if self.terminate_on_success else jnp.zeros((), bool)
-        info = {**state.info, "terminated": terminated}
+        info = {**info, "terminated": terminated}
         return state.replace(
             data=data,
             obs=self._get_obs(data, info),

@@ -84,7 +84,8 @@ def _split_obs(obs: np.ndarray, layout: list[tuple[str, int]]) -> dict[str, np.n
 
 def write_robomimic_hdf5(path: str, episodes: list[dict[str, np.ndarray]],
                          layout: list[tuple[str, int]], env_meta: dict, model_xml: str,
-                         valid_ids: set[int]) -> None:
+                         valid_ids: set[int],
+                         strategy_names: tuple[str, ...] = STRATEGIES) -> None:
     """Write episodes as a robomimic-style hdf5 (see the module docstring)."""
     with h5py.File(path, "w") as f:
         data = f.create_group("data")
@@ -107,7 +108,7 @@ def write_robomimic_hdf5(path: str, episodes: list[dict[str, np.ndarray]],
             g.create_dataset("states", data=np.concatenate([ep["qpos"], ep["qvel"]], 1)[:n])
             g.attrs["num_samples"] = n
             g.attrs["model_file"] = model_xml
-            g.attrs["strategy"] = STRATEGIES[ep["strategy"]]
+            g.attrs["strategy"] = strategy_names[ep["strategy"]]
             g.attrs["tier"] = TIERS[ep["tier"]]
             g.attrs["fail_mode"] = int(ep["fail_mode"])
             g.attrs["success"] = bool(ep["success"].any())

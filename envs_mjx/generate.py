@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs_mjx import datasets, registry
-from envs_mjx.oracles.pick_place import STRATEGIES, TIERS
+from envs_mjx.oracles.pick_place import TIERS
 from envs_mjx.rollout import make_oracle_rollout
 from envs_mjx.wrappers import EpisodeWrapper
 
@@ -56,7 +56,7 @@ def get_rollout(env_name: str):
     batch size per process)."""
     base = registry.make(env_name)
     env = EpisodeWrapper(base)
-    return base, env, make_oracle_rollout(env, base.oracle_lift_only)
+    return base, env, make_oracle_rollout(env)
 
 
 def generate_episodes(env_name: str, num_episodes: int, seed: int, batch: int = 64,
@@ -83,8 +83,12 @@ def generate_episodes(env_name: str, num_episodes: int, seed: int, batch: int = 
     return episodes, base
 
 
-def plot_trajectories(path: str, episodes: list[dict], title: str, max_episodes: int = 90):
-    """Top-down (x, y) and side (x, z) gripper paths coloured by strategy; failures dashed."""
+def plot_trajectories(path: str, episodes: list[dict], title: str, env,
+                      max_episodes: int = 90):
+    """Top-down (x, y) and side (x, z) gripper paths coloured by strategy; failures dashed.
+
+    Black squares: ``env.plot_points(qpos_0)`` (object / button positions at the start).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,12 +102,13 @@ def plot_trajectories(path: str, episodes: list[dict], title: str, max_episodes:
         kw = dict(color=colors[ep["strategy"] % 4], lw=0.8, alpha=0.7, ls="-" if ok else "--")
         axes[0].plot(q[:, 0], q[:, 1], **kw)
         axes[1].plot(q[:, 0], q[:, 2], **kw)
-        axes[0].plot(q[0, 6], q[0, 7], "s", color="k", ms=3)
-    for s, name in enumerate(STRATEGIES):
+        pts = env.plot_points(q[0])
+        axes[0].plot(pts[:, 0], pts[:, 1], "s", color="k", ms=3)
+    for s, name in enumerate(env.oracle.STRATEGIES):
         axes[0].plot([], [], color=colors[s], label=name)
     axes[0].plot([], [], color="gray", ls="--", label="failed episode")
     axes[0].legend(loc="upper left", fontsize=8)
-    axes[0].set(xlabel="x (m)", ylabel="y (m)", title="top-down gripper paths (squares: cube 0)",
+    axes[0].set(xlabel="x (m)", ylabel="y (m)", title="top-down gripper paths (squares: objects)",
                 aspect="equal")
     axes[1].set(xlabel="x (m)", ylabel="z (m)", title="side view")
     fig.suptitle(title)
@@ -112,14 +117,14 @@ def plot_trajectories(path: str, episodes: list[dict], title: str, max_episodes:
     plt.close(fig)
 
 
-def summarize(episodes: list[dict]) -> dict:
+def summarize(episodes: list[dict], strategies: tuple[str, ...]) -> dict:
     """Success rate and mean length per tier and per strategy."""
     succ = np.array([ep["success"].any() for ep in episodes])
     length = np.array([len(ep["actions"]) for ep in episodes])
     tier = np.array([ep["tier"] for ep in episodes])
     strat = np.array([ep["strategy"] for ep in episodes])
     out = {"episodes": len(episodes), "success": float(succ.mean())}
-    for names, ids, label in ((TIERS, tier, "tier"), (STRATEGIES, strat, "strategy")):
+    for names, ids, label in ((TIERS, tier, "tier"), (strategies, strat, "strategy")):
         for k, name in enumerate(names):
             sel = ids == k
             if sel.any():
@@ -147,14 +152,16 @@ def write_all(out_dir: str, name: str, episodes: list[dict], env, val_fraction: 
         paths.pop("val_npz")
     meta = {"env_name": env.name, "type": "envs_mjx", "seed": seed,
             "env_kwargs": {"episode_length": env.episode_length},
-            "obs_keys": [k for k, _ in env.obs_layout()], "strategies": list(STRATEGIES),
+            "obs_keys": [k for k, _ in env.obs_layout()],
+            "strategies": list(env.oracle.STRATEGIES), "fail_modes": list(env.oracle.FAIL_MODES),
             "tiers": list(TIERS)}
     valid_ids = set(range(len(train), len(episodes)))
     datasets.write_robomimic_hdf5(paths["hdf5"], episodes, env.obs_layout(), meta, env.xml,
-                                  valid_ids)
+                                  valid_ids, env.oracle.STRATEGIES)
     if plot:
         paths["png"] = os.path.join(out_dir, f"{name}-trajectories.png")
-        plot_trajectories(paths["png"], episodes, f"{name}: oracle gripper paths by strategy")
+        plot_trajectories(paths["png"], episodes, f"{name}: oracle gripper paths by strategy",
+                          env)
     return paths
 
 
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     episodes, env = generate_episodes(args.env, args.num_episodes, args.seed, args.batch, mix)
     paths = write_all(args.out, name, episodes, env, args.val_fraction, args.seed,
                       plot=not args.no_plot)
-    summary = summarize(episodes)
+    summary = summarize(episodes, env.oracle.STRATEGIES)
     summary["seconds"] = round(time.time() - t0, 1)
     print(json.dumps({"paths": paths, "summary": summary}, indent=1))
     return paths

@@ -19,7 +19,14 @@ def _lift(task: str | None) -> MjxEnv:
     return LiftEnv()
 
 
+def _puzzle(task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.puzzle import PuzzleEnv
+
+    return PuzzleEnv(task_id=int(task) if task else 0)
+
+
 _PATTERNS = [
+    (r"puzzle-3x3(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1))),
     (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
     (r"cube-double(?:-singletask-task([1-5]))?", lambda m: _cube(2, m.group(1))),
     (r"lift", lambda m: _lift(None)),
@@ -28,7 +35,8 @@ _PATTERNS = [
 ENV_NAMES = (
     [f"cube-single-singletask-task{i}" for i in range(1, 6)]
     + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
-    + ["cube-single", "cube-double", "lift"]
+    + [f"puzzle-3x3-singletask-task{i}" for i in range(1, 6)]
+    + ["cube-single", "cube-double", "puzzle-3x3", "lift"]
 )
 
 

@@ -2,18 +2,20 @@
 
 ``oracle_rollout`` runs N oracle episodes in parallel as one ``jit(vmap(scan(step)))`` and
 returns fixed-size arrays with a per-step ``valid`` mask (episodes end early on success).
-``evaluate`` runs M episodes of a chunked policy ``(obs (M, O), key) -> (M, H, A)``.
+``evaluate`` runs M episodes of a chunked policy ``(obs (M, O), key) -> (M, H, A)`` in
+parallel (host loop over jitted chunk steps, as a trainer runs it between training chunks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from envs_mjx.oracles import pick_place
 from envs_mjx.wrappers import ChunkedVecEnv, EpisodeWrapper, _select
 
 
@@ -42,15 +44,20 @@ class Episodes:
     phase: jax.Array  # (N, T) int32 oracle phase per step (diagnostics)
 
 
-def _oracle_episode(env: EpisodeWrapper, key: jax.Array, tier: jax.Array, lift_only: bool):
-    """One oracle episode: scan over ``episode_length`` steps, frozen after ``done``."""
+def _oracle_episode(env: EpisodeWrapper, key: jax.Array, tier: jax.Array):
+    """One oracle episode: scan over ``episode_length`` steps, frozen after ``done``.
+
+    The oracle is the module ``env.env.oracle`` (``init(env, state, key, tier)`` and
+    ``act(env, oracle_state, state, key) -> (action, oracle_state)``).
+    """
+    oracle = env.env.oracle
     k_reset, k_oracle, k_steps = jax.random.split(key, 3)
     state = env.reset(k_reset)
-    ostate = pick_place.init(env.env, state, k_oracle, tier)
+    ostate = oracle.init(env.env, state, k_oracle, tier)
 
     def body(carry, k):
         st, os, alive = carry
-        action, os_next = pick_place.act(env.env, os, st, k, lift_only)
+        action, os_next = oracle.act(env.env, os, st, k)
         nxt = env.step(st, action)
         rec = (st.obs, st.data.qpos, st.data.qvel, st.success, action, nxt.reward,
                nxt.info["terminated"] & alive, nxt.info["truncated"] & alive, alive, os.phase)
@@ -74,11 +81,11 @@ def _oracle_episode(env: EpisodeWrapper, key: jax.Array, tier: jax.Array, lift_o
     )
 
 
-def make_oracle_rollout(env: EpisodeWrapper, lift_only: bool = False):
+def make_oracle_rollout(env: EpisodeWrapper):
     """Jitted ``rollout(keys (N,), tiers (N,) int32) -> Episodes`` for a wrapped env."""
 
     def rollout(keys: jax.Array, tiers: jax.Array) -> Episodes:
-        return jax.vmap(lambda k, t: _oracle_episode(env, k, t, lift_only))(keys, tiers)
+        return jax.vmap(lambda k, t: _oracle_episode(env, k, t))(keys, tiers)
 
     return jax.jit(rollout)
 
@@ -91,43 +98,45 @@ def episode_success(eps: Episodes) -> jax.Array:
 Policy = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-@struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class EvalResult:
-    """Means over M episodes (and the per-episode arrays)."""
+    """Means over M episodes (and the per-episode numpy arrays)."""
 
-    success_rate: jax.Array  # ()
-    mean_return: jax.Array  # ()
-    mean_length: jax.Array  # ()
-    success: jax.Array  # (M,) bool
-    returns: jax.Array  # (M,)
-    lengths: jax.Array  # (M,) int32
+    success_rate: float
+    mean_return: float
+    mean_length: float
+    success: np.ndarray  # (M,) bool
+    returns: np.ndarray  # (M,)
+    lengths: np.ndarray  # (M,) int
 
 
-def evaluate(venv: ChunkedVecEnv, policy: Policy, key: jax.Array, horizon: int) -> EvalResult:
-    """Run ``venv.num_envs`` episodes of ``policy`` in parallel; jit-compatible.
+def evaluate(venv: ChunkedVecEnv, policy: Policy, key: jax.Array, horizon: int,
+             reset_fn=None, step_fn=None) -> EvalResult:
+    """Run ``venv.num_envs`` episodes of ``policy`` in parallel (host loop over chunks).
 
-    ``policy(obs (M, O), key) -> chunks (M, H, A)`` with ``H = horizon``. Each env plays
-    exactly one episode (ceil(T / H) policy calls); auto-reset transitions are ignored.
+    ``policy(obs (M, O), key) -> chunks (M, H, A)`` with ``H = horizon`` (jit it yourself).
+    ``reset_fn`` / ``step_fn`` default to ``jax.jit(venv.reset)`` / ``jax.jit(venv.step)``;
+    pass the trainer's compiled ones to avoid a second compile. Each env plays exactly one
+    episode: ceil(T / H) policy calls; transitions after the end are ignored.
     Success = success reached at any step; return = sum of valid rewards.
     """
+    reset_fn = reset_fn or jax.jit(venv.reset)
+    step_fn = step_fn or jax.jit(venv.step)
     k_reset, k_pol = jax.random.split(key)
-    state = venv.reset(k_reset)
-    n_calls = -(-venv.episode.episode_length // horizon)
-
-    def body(carry, k):
-        st, alive, ret, length, succ = carry
-        chunks = policy(st.obs, k)
-        st, tr = venv.step(st, chunks)
-        v = tr.valid & alive[:, None]
-        ret = ret + jnp.sum(jnp.where(v, tr.reward, 0.0), 1)
-        length = length + v.sum(1).astype(jnp.int32)
-        succ = succ | jnp.any(tr.success & v, 1)
-        alive = alive & ~jnp.any((tr.terminated | tr.truncated) & v, 1)
-        return (st, alive, ret, length, succ), None
-
+    state = reset_fn(k_reset)
     m = venv.num_envs
-    init = (state, jnp.ones(m, bool), jnp.zeros(m), jnp.zeros(m, jnp.int32), jnp.zeros(m, bool))
-    (_, _, ret, length, succ), _ = jax.lax.scan(body, init, jax.random.split(k_pol, n_calls))
-    return EvalResult(success_rate=succ.mean(), mean_return=ret.mean(),
-                      mean_length=length.mean(), success=succ, returns=ret, lengths=length)
-
+    alive, ret = np.ones(m, bool), np.zeros(m)
+    length, succ = np.zeros(m, np.int64), np.zeros(m, bool)
+    n_calls = -(-venv.episode.episode_length // horizon)
+    for k in jax.random.split(k_pol, n_calls):
+        state, tr = step_fn(state, policy(state.obs, k))
+        valid = np.asarray(tr.valid) & alive[:, None]
+        ret += np.where(valid, np.asarray(tr.reward), 0.0).sum(1)
+        length += valid.sum(1)
+        succ |= (np.asarray(tr.success) & valid).any(1)
+        alive &= ~((np.asarray(tr.terminated) | np.asarray(tr.truncated)) & valid).any(1)
+        if not alive.any():
+            break
+    return EvalResult(success_rate=float(succ.mean()), mean_return=float(ret.mean()),
+                      mean_length=float(length.mean()), success=succ, returns=ret,
+                      lengths=length)

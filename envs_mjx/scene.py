@@ -9,7 +9,8 @@ Joint order in ``qpos`` (always first): ``hand_x, hand_y, hand_z, hand_yaw, fing
 finger_r`` (6), followed by one free joint (7 qpos / 6 qvel) per object.
 
 Collision filtering (``contype`` / ``conaffinity``): table 1/1, objects 1/3, fingers 2/0,
-fixtures (bin walls, pegs) 1/1. Fingers touch objects only; objects touch everything.
+fixtures (bin walls, pegs) 1/1, buttons 0/4, the hand's pusher sphere 4/0. Fingers touch
+objects only; objects touch everything but buttons; buttons touch only the pusher.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SceneSpec:
     objects: tuple[Box, ...] = ()
     fixtures: tuple[Fixture, ...] = ()
     markers: tuple[tuple[float, float, float], ...] = field(default_factory=tuple)
+    buttons: tuple[tuple[float, float], ...] = ()  # xy centres of push buttons
     solver_iterations: int = 4
     ls_iterations: int = 4
 
@@ -85,9 +87,27 @@ def _fixture_xml(fx: Fixture) -> str:
           rgba="{_fmt(fx.rgba)}" contype="1" conaffinity="1"/>"""
 
 
+BUTTON_HALF = (0.025, 0.025, 0.015)
+BUTTON_TRAVEL = 0.015
+"""Push buttons: boxes on a vertical slide joint (``qpos`` after the objects), sprung up,
+pressed down by up to ``BUTTON_TRAVEL``; touched only by the hand's ``pusher`` sphere
+(radius 12 mm at the ee point; contype 4) so only 9 cheap sphere-box pairs are added."""
+
+
+def _button_xml(i: int, xy: tuple[float, float]) -> str:
+    return f"""
+    <body name="button{i}" pos="{xy[0]:g} {xy[1]:g} {BUTTON_HALF[2]:g}">
+      <joint name="button{i}" type="slide" axis="0 0 1" range="{-BUTTON_TRAVEL:g} 0"
+             stiffness="300" springref="0.005" damping="15" armature="0.2"/>
+      <geom name="button{i}_geom" type="box" size="{_fmt(BUTTON_HALF)}" mass="0.02"
+            rgba="0.6 0.6 0.65 1" contype="0" conaffinity="4"/>
+    </body>"""
+
+
 def build_xml(spec: SceneSpec) -> str:
     """Return the MJCF text for ``spec`` (gripper + table + objects + fixtures + markers)."""
     objects = "".join(_object_xml(o) for o in spec.objects)
+    objects += "".join(_button_xml(i, xy) for i, xy in enumerate(spec.buttons))
     fixtures = "".join(_fixture_xml(f) for f in spec.fixtures)
     markers = "".join(
         f'\n    <site name="marker{i}" pos="{_fmt(p)}" size="0.012" rgba="0.2 0.8 0.2 0.5"/>'
@@ -116,6 +136,8 @@ def build_xml(spec: SceneSpec) -> str:
       <geom name="palm" type="box" size="0.012 0.07 0.01" pos="0 0 0.075"
             rgba="0.3 0.3 0.35 1" contype="0" conaffinity="0"/>
       <site name="ee" pos="0 0 0" size="0.006" rgba="1 1 0 1"/>
+      <geom name="pusher" type="sphere" size="0.012" pos="0 0 0" rgba="1 1 0 0.3"
+            contype="4" conaffinity="0" mass="0.001"/>
       <body name="finger_l" pos="0 0.05 0" gravcomp="1">
         <joint name="finger_l" type="slide" axis="0 -1 0" range="0 0.05" damping="5"
                armature="0.01"/>

@@ -82,19 +82,30 @@ def test_chunk_stops_at_termination(venv):
     assert int(s1.info["steps"][0]) == 0 and int(s1.info["steps"][1]) == H
 
 
-def test_evaluate_zero_policy(venv):
-    v, _, _ = venv
+def test_evaluate_counts_returns_lengths_success(venv):
+    v, reset, step = venv
 
-    def policy(obs, key):
+    def zero_policy(obs, key):
         del key
         return jnp.zeros((obs.shape[0], H, 5))
 
-    res = jax.jit(lambda k: evaluate(v, policy, k, H))(jax.random.PRNGKey(0))
-    assert float(res.success_rate) == 0.0
-    np.testing.assert_allclose(np.asarray(res.returns), -float(T))
-    np.testing.assert_array_equal(np.asarray(res.lengths), T)
+    res = evaluate(v, zero_policy, jax.random.PRNGKey(0), H, reset, step)
+    assert res.success_rate == 0.0 and res.mean_length == T
+    np.testing.assert_allclose(res.returns, -float(T))
+
+    def reset_on_goal(key):
+        s = reset(key)
+        qpos = s.data.qpos.at[0, 6:9].set(s.info["goal"][0, 0])
+        return s.replace(data=s.data.replace(qpos=qpos))
+
+    # the first env starts with its cube on the goal: success after one step
+    res = evaluate(v, zero_policy, jax.random.PRNGKey(1), H, reset_on_goal, step)
+    np.testing.assert_array_equal(res.success, [True, False, False, False])
+    np.testing.assert_array_equal(res.lengths, [1, T, T, T])
+    np.testing.assert_allclose(res.returns, [0.0, -T, -T, -T])
 
 
+@pytest.mark.slow
 def test_autoreset_wrapper_single_step():
     env = AutoResetWrapper(EpisodeWrapper(CubeEnv(1, task_id=2), episode_length=2))
     reset, step = jax.jit(env.reset), jax.jit(env.step)

@@ -145,9 +145,11 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     return target, yaw_target, grip, done_tab[os.phase]
 
 
-def act(env, os: OracleState, state: core.State, key: jax.Array,
-        lift_only: bool = False) -> tuple[jax.Array, OracleState]:
-    """One (5,) action in [-1, 1] and the advanced oracle state."""
+def act(env, os: OracleState, state: core.State,
+        key: jax.Array) -> tuple[jax.Array, OracleState]:
+    """One (5,) action in [-1, 1] and the advanced oracle state (``env.oracle_lift_only``
+    selects the lift variant: stop after lifting the first cube and hold)."""
+    lift_only = env.oracle_lift_only
     k_noise, k_hes, k_len, k_drop = jax.random.split(key, 4)
     target, yaw_t, grip, done = _targets(env, os, state, lift_only)
     q = state.data.qpos

@@ -22,6 +22,7 @@ import numpy as np
 from mujoco import mjx
 
 from envs_mjx import core, scene
+from envs_mjx.oracles import pick_place
 
 CUBE_HALF = 0.02
 SUCCESS_RADIUS = 0.04
@@ -51,6 +52,8 @@ CUBE_COLORS = ((0.9, 0.3, 0.2, 1.0), (0.2, 0.4, 0.9, 1.0))
 
 class CubeEnv(core.MjxEnv):
     """Pick-and-place of ``n_cubes`` (1 or 2) cubes; see the module docstring."""
+
+    oracle = pick_place
 
     def __init__(self, n_cubes: int = 1, task_id: int = 1, init_noise: float = 0.02):
         if n_cubes not in (1, 2):
