@@ -1,0 +1,130 @@
+"""The online phase inside the jitted step: MJX chunk rollouts → replay → T-PER → updates."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from envs_mjx import registry
+from envs_mjx.wrappers import ChunkedVecEnv
+from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.data.common import make_dataset
+from tper_jit.replay.store import ONLINE
+from tper_jit.train.config import parse_args
+from tper_jit.train.offline import make_offline_trainer
+from tper_jit.train.online import make_iteration, online_sampler_config
+from tper_jit.train.online_loop import init_online_state
+
+N, H, EP_LEN = 2, 2, 3
+
+
+def _config(**over):
+    flags = {"env_name": "lift", "num_envs": N, "horizon_length": H, "buffer_size": 64,
+             "use_ptr_backward": True, "use_ptr_online_priority": True, "utd_ratio": 1,
+             "ptr_warmup_steps": 0, "start_training": 0, "seed": 3}
+    flags.update(over)
+    argv = [f"--{k}={v}" for k, v in flags.items()]
+    argv += ["--agent.hidden_dims=16,16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+    return parse_args(argv, ACFQLConfig)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    venv = ChunkedVecEnv(registry.make("lift"), N, episode_length=EP_LEN)
+    obs_dim = venv.episode.observation_size
+    rng = np.random.default_rng(0)
+    n = 60
+    term = np.zeros(n)
+    term[9::10] = 1
+    obs = rng.normal(size=(n, obs_dim))
+    ds = make_dataset("synthetic", observations=obs, actions=rng.uniform(-1, 1, (n, 5)),
+                      rewards=-np.ones(n), terminals=term, masks=np.ones(n),
+                      next_observations=obs, successes=np.zeros(n), sources=("synthetic",),
+                      env_name="lift", content_hash=None, options={})
+    cfg = _config()
+    store_kwargs = {"num_streams": N, "rows_per_stream": 32, "max_episode_length": EP_LEN}
+    trainer = make_offline_trainer(cfg, ds, store_kwargs=store_kwargs)
+    scfg = online_sampler_config(cfg, H)
+    iteration = make_iteration(venv, trainer.agent_config, scfg, cfg, reward_shift=-1.0)
+    state = init_online_state(cfg, trainer.init_state, venv)
+    return venv, trainer, iteration, state
+
+
+def test_one_iteration_writes_exactly_the_env_transitions(setup):
+    from tper_jit.agents import acfql
+
+    venv, trainer, iteration, state = setup
+    it = jax.jit(iteration)
+    step = jax.jit(venv.step)
+    expected = []
+    s = state
+    for _ in range(4):  # 8 sub-steps per env: two episodes of 3 steps, dropped chunk tails
+        _, k_act, _ = jax.random.split(s.key, 3)
+        actions = acfql.act(s.agent, s.env_state.obs, k_act).reshape(N, H, -1)
+        _, tr = step(s.env_state, actions)
+        expected.append(jax.tree.map(np.asarray, tr))
+        s, metrics = it(s, None)
+    st = s.replay.store
+    valid = np.concatenate([e.valid for e in expected], axis=1)  # (N, 8)
+    assert int(s.env_steps) == valid.sum() == N * 2 * EP_LEN
+    for env in range(N):
+        rows = env * st.rows_per_stream + np.arange(valid[env].sum())
+        cat = {k: np.concatenate([getattr(e, k) for e in expected], 1)[env][valid[env]]
+               for k in ("obs", "action", "reward", "next_obs", "success", "terminated",
+                         "truncated")}
+        np.testing.assert_allclose(np.asarray(st.online.observations)[rows], cat["obs"],
+                                   atol=1e-5)
+        np.testing.assert_allclose(np.asarray(st.online.actions)[rows], cat["action"],
+                                   atol=1e-6)  # act outside vs inside jit: float rounding
+        np.testing.assert_allclose(np.asarray(st.online.rewards)[rows], cat["reward"] - 1.0)
+        np.testing.assert_allclose(np.asarray(st.online.next_observations)[rows],
+                                   cat["next_obs"], atol=1e-5)
+        ends = cat["terminated"] | cat["truncated"]
+        np.testing.assert_array_equal(np.asarray(st.online.terminals)[rows], ends)
+        np.testing.assert_array_equal(np.flatnonzero(ends), [2, 5])  # two episodes of 3
+    t = st.episodes
+    online = np.asarray(t.source) == ONLINE
+    fin = online & np.asarray(t.finished) & np.asarray(t.valid)
+    assert fin.sum() == 2 * N
+    np.testing.assert_array_equal(np.asarray(t.length)[fin], EP_LEN)
+    np.testing.assert_array_equal(np.asarray(t.start)[fin] % EP_LEN, 0)
+    succ = np.concatenate([e.success & e.valid for e in expected], 1)
+    assert np.asarray(t.success)[fin].sum() == sum(
+        succ[e, a:b].any() for e in range(N) for a, b in ((0, 4), (4, 8)))
+    # learning ran from the first iteration (start_training 0), T-PER updated mu for some
+    # sampled episodes, never for ones that were not in the replay
+    assert float(metrics["online_agent/training"]) == 1.0
+    visits = np.asarray(t.visits)
+    assert visits.sum() > 0
+    assert np.all(np.asarray(t.mu)[visits == 0] == 0)
+
+
+def test_start_training_gates_the_updates(setup):
+    venv, trainer, _, state = setup
+    cfg = _config(start_training=3 * N * H)
+    it = jax.jit(make_iteration(venv, trainer.agent_config, online_sampler_config(cfg, H), cfg,
+                                reward_shift=-1.0))
+    flags, s = [], state
+    for _ in range(4):
+        s, m = it(s, None)
+        flags.append(float(m["online_agent/training"]))
+    # valid env steps after each iteration: 4, 6 (the chunk tail after the episode end is
+    # dropped), 10, 12 → training starts once 12 = start_training steps exist
+    assert flags == [0.0, 0.0, 0.0, 1.0]
+    assert int(s.env_steps) == 12
+    assert int(s.step) == int(state.step) + N * H  # utd 1: N·H gradient steps per iteration
+
+
+def test_online_iterations_vmap_over_two_seeds(setup):
+    venv, trainer, iteration, state = setup
+    keys = jax.random.split(jax.random.PRNGKey(7), 2)
+    env_states = jax.vmap(venv.reset)(keys)
+    batched = jax.tree.map(lambda a: jnp.stack([a, a]), state)
+    batched = batched.replace(env_state=env_states, key=keys)
+    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(iteration, s, None, length=2)))
+    out, metrics = run(batched)
+    assert out.env_steps.shape == (2,)
+    obs = np.asarray(out.replay.store.online.observations)
+    assert not np.allclose(obs[0], obs[1])  # the seeds saw different episodes
+    leaves = jax.tree.leaves(out.agent.params)
+    assert any(not np.allclose(a[0], a[1]) for a in leaves)
