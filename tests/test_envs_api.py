@@ -8,11 +8,10 @@ import textwrap
 
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 import pytest
 
-from envs_mjx import core, generate, scene
+from envs_mjx import generate, parity, scene
 from envs_mjx.rollout import evaluate
 from envs_mjx.tasks.cube import CubeEnv
 from envs_mjx.wrappers import AutoResetWrapper, ChunkedVecEnv, EpisodeWrapper
@@ -118,19 +117,6 @@ def test_autoreset_wrapper_single_step():
     assert np.abs(np.asarray(s2.obs - s2.info["final_obs"])).max() > 1e-4
 
 
-def _c_rollout(model, qpos0, qvel0, actions):
-    d = mujoco.MjData(model)
-    d.qpos[:], d.qvel[:] = qpos0, qvel0
-    qpos, qvel = [], []
-    for a in actions:
-        d.ctrl[:] = core.action_to_ctrl(d.qpos.copy(), np.asarray(a, np.float64))
-        for _ in range(scene.N_SUBSTEPS):
-            mujoco.mj_step(model, d)
-        qpos.append(d.qpos.copy())
-        qvel.append(d.qvel.copy())
-    return np.array(qpos), np.array(qvel)
-
-
 def _obs_from_state(qpos, qvel):
     """cube-single observation written out by hand from the documented layout (numpy)."""
     closure = 0.5 * (qpos[:, 4] + qpos[:, 5]) / scene.FINGER_CLOSED_Q
@@ -151,16 +137,8 @@ def test_mjx_matches_c_mujoco_over_oracle_trajectories():
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(0), i))(jnp.arange(96))
     eps = rollout(keys, jnp.zeros(96, jnp.int32))
     goal = np.asarray(base._task_goal)
-
-    @jax.jit
-    def mjx_rollout(qpos0, qvel0, actions):
-        st = base._make_state(base.make_data(qpos0, qvel0), {"goal": jnp.asarray(goal)})
-
-        def body(st, a):
-            st = base.step(st, a)
-            return st, (st.data.qpos, st.obs, st.reward, st.success)
-
-        return jax.lax.scan(body, st, actions)[1]
+    mjx_rollout = parity.make_mjx_rollout(base)
+    state0 = jax.jit(base.reset)(jax.random.PRNGKey(0))
 
     t = np.arange(110)
     tail = np.array([[0, 0, -0.5, 0, 1]] * 6 + [[0, 0, 0, 0, -1]] * 10 + [[0, 0, 1, 0, -1]] * 10)
@@ -170,10 +148,11 @@ def test_mjx_matches_c_mujoco_over_oracle_trajectories():
         n = int(eps.length[i])
         actions = np.concatenate([np.asarray(eps.actions[i, :n]), tail, wave])[:150]
         assert len(actions) == 150
+        st = parity.with_state(base, state0, eps.qpos[i, 0], eps.qvel[i, 0])
         qpos_j, obs_j, rew_j, succ_j = map(np.asarray, mjx_rollout(
-            eps.qpos[i, 0], eps.qvel[i, 0], jnp.asarray(actions, jnp.float32)))
-        qpos_c, qvel_c = _c_rollout(base.mj_model, np.asarray(eps.qpos[i, 0], np.float64),
-                                    np.asarray(eps.qvel[i, 0], np.float64), actions)
+            st, jnp.asarray(actions, jnp.float32)))
+        qpos_c, qvel_c = parity.c_rollout(base, np.asarray(eps.qpos[i, 0], np.float64),
+                                          np.asarray(eps.qvel[i, 0], np.float64), actions)
         np.testing.assert_allclose(qpos_j, qpos_c, atol=5e-3, err_msg=f"episode {i}")
         obs_c = _obs_from_state(qpos_c, qvel_c)
         diff = np.abs(obs_j - obs_c)
