@@ -65,6 +65,7 @@ class MjxEnv:
     episode_length: int = 200
     terminate_on_success: bool = True
     oracle_lift_only: bool = False  # pick_place oracle variant: stop after lifting
+    oracle_carry_extra: float = 0.0  # pick_place oracle: added carry height (m)
 
     def __init__(self, spec: scene.SceneSpec):
         self.spec = spec

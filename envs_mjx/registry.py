@@ -25,7 +25,14 @@ def _puzzle(task: str | None) -> MjxEnv:
     return PuzzleEnv(task_id=int(task) if task else 0)
 
 
+def _can(task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.can import CanEnv
+
+    return CanEnv()
+
+
 _PATTERNS = [
+    (r"can", lambda m: _can(None)),
     (r"puzzle-3x3(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1))),
     (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
     (r"cube-double(?:-singletask-task([1-5]))?", lambda m: _cube(2, m.group(1))),
@@ -36,7 +43,7 @@ ENV_NAMES = (
     [f"cube-single-singletask-task{i}" for i in range(1, 6)]
     + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
     + [f"puzzle-3x3-singletask-task{i}" for i in range(1, 6)]
-    + ["cube-single", "cube-double", "puzzle-3x3", "lift"]
+    + ["cube-single", "cube-double", "puzzle-3x3", "lift", "can"]
 )
 
 

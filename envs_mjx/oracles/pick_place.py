@@ -95,7 +95,7 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     quats = jnp.stack([env.object_quat(state.data, j) for j in range(env.n_objects)])
     p, cyaw = poss[i], core.yaw_from_quat(quats[i])
     goal = state.info["goal"][i]
-    carry = jnp.asarray(STRAT_CARRY)[os.strategy]
+    carry = jnp.asarray(STRAT_CARRY)[os.strategy] + env.oracle_carry_extra
     # grasp yaw: cube yaw + strategy offset, folded by the cube's 90-degree symmetry
     gyaw = cyaw + jnp.asarray(STRAT_YAW)[os.strategy]
     gyaw = gyaw - jnp.round((gyaw - jnp.asarray(STRAT_YAW)[os.strategy]) / (jnp.pi / 2)) * (
