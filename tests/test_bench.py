@@ -36,3 +36,15 @@ def test_update_bench_runs_tiny():
     out = update.run(p.parse_args(["--hidden", "16", "--batch", "8", "--rows", "500",
                                    "--chunk", "2", "--repeats", "1"]))
     assert out["ref_steps_per_s"] > 0 and out["fused_steps_per_s"] > 0 and out["ratio"] > 0
+
+
+def test_online_bench_runs_tiny():
+    import argparse
+
+    from tper_jit.bench import online
+
+    p = argparse.ArgumentParser()
+    online.add_arguments(p)
+    out = online.run(p.parse_args(["--num-envs", "2", "--horizon", "2", "--batch", "8",
+                                   "--hidden", "16", "--iterations", "1", "--repeats", "1"]))
+    assert out["fused_grad"] > 0 and out["host_grad"] > 0

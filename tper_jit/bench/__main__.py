@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tper_jit.bench import sampler, update
+from tper_jit.bench import online, sampler, update
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,8 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="name", required=True)
     sampler.add_arguments(sub.add_parser("sampler", help=sampler.__doc__.splitlines()[0]))
     update.add_arguments(sub.add_parser("update", help=update.__doc__.splitlines()[0]))
+    online.add_arguments(sub.add_parser("online", help=online.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
-    if args.name == "sampler":
+    if args.name == "online":
+        online.run(args)
+    elif args.name == "sampler":
         sampler.run(args)
     elif args.name == "update":
         update.run(args)
