@@ -1,17 +1,10 @@
-"""Seed recipe 1 — baseline ACFQL: uniform offline sampling, uniform online replay.
+"""Seed recipe `baseline` (flags of the seed README; pass the task with --env_name).
 
     tper-train --config configs/acfql_baseline.py --env_name=square-mh-low
 """
 
+from tper_jit.train.presets import recipe
+
 
 def get_config():
-    return {
-        "run_group": "baseline",
-        "horizon_length": 5,
-        "sparse": False,
-        "offline_steps": 1_000_000,
-        "online_steps": 1_000_000,
-        "cluster_sampler": False,
-        "use_ptr_backward": False,
-        "agent": {"alpha": 100.0},
-    }
+    return recipe("baseline")

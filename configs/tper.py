@@ -1,17 +1,10 @@
-"""Seed recipe 3 — T-PER: trajectory priorities by TD error online (uniform offline).
+"""Seed recipe `tper` (flags of the seed README; pass the task with --env_name).
 
     tper-train --config configs/tper.py --env_name=square-mh-low
 """
 
+from tper_jit.train.presets import recipe
+
 
 def get_config():
-    return {
-        "run_group": "tper",
-        "horizon_length": 5,
-        "sparse": False,
-        "use_ptr_backward": True,
-        "use_ptr_online_priority": True,
-        "metric": "td_error_rank",
-        "cluster_sampler": False,
-        "agent": {"alpha": 100.0},
-    }
+    return recipe("tper")

@@ -8,14 +8,36 @@ from tper_jit.agents.acfql import ACFQLConfig
 from tper_jit.train.config import parse_args
 from tper_jit.train.offline import agent_config
 
-PRESETS = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
+PRESETS = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").rglob("*.py"))
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_parses(preset):
-    cfg = parse_args(["--config", str(preset), "--env_name=square-mh-low"], ACFQLConfig)
+    cfg = parse_args(["--config", str(preset)], ACFQLConfig)
     assert agent_config(cfg).alpha == 100.0
 
 
 def test_presets_exist():
-    assert {p.stem for p in PRESETS} >= {"acfql_baseline", "cluster_balanced", "tper", "full"}
+    names = {f"{p.parent.name}/{p.stem}" for p in PRESETS}
+    for recipe in ("baseline", "cluster_balanced", "tper", "full"):
+        for task in ("lift", "cube_single", "cube_double"):
+            assert f"{task}/{recipe}" in names
+    assert "configs/quickstart" in names
+
+
+def test_no_arguments_means_the_quickstart():
+    from tper_jit.cli import resolve_argv
+
+    argv = resolve_argv([])
+    cfg = parse_args(argv, ACFQLConfig)
+    assert cfg.env_name == "lift" and cfg.run_group == "quickstart"
+    assert cfg.cluster_sampler and cfg.use_ptr_backward and cfg.metric == "td_error_rank"
+
+
+def test_quickstart_is_the_full_method_on_an_mjx_task():
+    from tper_jit.train.env_setup import is_mjx_task
+    from tper_jit.train.presets import QUICKSTART
+
+    assert is_mjx_task(QUICKSTART["env_name"])
+    assert QUICKSTART["cluster_sampler"] and QUICKSTART["use_ptr_backward"]
+    assert QUICKSTART["metric"] == "td_error_rank"

@@ -1,7 +1,9 @@
 """``tper-train`` (also ``python -m tper_jit``): the trainer's command line.
 
-Flags follow the seed's README (``--env_name=square-mh-low --horizon_length=5
---agent.alpha=100 --cluster_sampler=True ...``) plus ``--config configs/<preset>.py``,
+With no arguments it runs the quickstart (``configs/quickstart.py``: the full method on the
+MJX ``lift`` task, sized for a 2-core CPU).  Flags follow the seed's README
+(``--env_name=square-mh-low --horizon_length=5 --agent.alpha=100 --cluster_sampler=True``)
+plus ``--config configs/<preset>.py``,
 ``--cluster_k``, ``--dataset_path``.  ``tper-train --help`` lists every flag with its default.
 """
 
@@ -29,8 +31,24 @@ def _help() -> str:
     return "\n".join(lines)
 
 
+def resolve_argv(argv: list[str]) -> list[str]:
+    """No arguments = the quickstart preset (``configs/quickstart.py``)."""
+    if argv:
+        return argv
+    from tper_jit.train.presets import QUICKSTART
+
+    out = []
+    for k, v in QUICKSTART.items():
+        if k == "agent":
+            out += [f"--agent.{ak}={','.join(map(str, av)) if isinstance(av, tuple) else av}"
+                    for ak, av in v.items()]
+        else:
+            out.append(f"--{k}={v}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = resolve_argv(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(_help())
         return 0

@@ -1,0 +1,10 @@
+"""Recipe `tper` on the MJX task `cube-double`, GPU-sized (64 envs, 4x512 networks).
+
+    tper-train --config configs/cube_double/tper.py [--seed=1 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("tper", "cube-double")

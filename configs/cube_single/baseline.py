@@ -1,0 +1,10 @@
+"""Recipe `baseline` on the MJX task `cube-single`, GPU-sized (64 envs, 4x512 networks).
+
+    tper-train --config configs/cube_single/baseline.py [--seed=1 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("baseline", "cube-single")

@@ -1,0 +1,10 @@
+"""Recipe `tper` on the MJX task `cube-single`, GPU-sized (64 envs, 4x512 networks).
+
+    tper-train --config configs/cube_single/tper.py [--seed=1 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("tper", "cube-single")

@@ -1,0 +1,10 @@
+"""Recipe `baseline` on the MJX task `lift`, GPU-sized (64 envs, 4x512 networks).
+
+    tper-train --config configs/lift/baseline.py [--seed=1 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("baseline", "lift")

@@ -1,0 +1,10 @@
+"""Recipe `tper` on the MJX task `lift`, GPU-sized (64 envs, 4x512 networks).
+
+    tper-train --config configs/lift/tper.py [--seed=1 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("tper", "lift")

@@ -1,0 +1,61 @@
+"""Preset flag sets: the seed's four recipes, GPU-sized runs on the MJX tasks, the quickstart.
+
+``configs/*.py`` files return these dicts from ``get_config()``; ``tper-train`` with no
+arguments runs ``QUICKSTART``.  Every value is an ordinary flag (see ``TrainConfig``).
+"""
+
+from __future__ import annotations
+
+# The seed README's recipes (flags only; the task comes from --env_name or a task preset).
+RECIPES: dict[str, dict] = {
+    "baseline": {"run_group": "baseline", "use_ptr_backward": False, "cluster_sampler": False},
+    "cluster_balanced": {"run_group": "cluster_balanced", "use_ptr_backward": True,
+                         "use_ptr_online_priority": True, "metric": "uniform",
+                         "cluster_sampler": True},
+    "tper": {"run_group": "tper", "use_ptr_backward": True, "use_ptr_online_priority": True,
+             "metric": "td_error_rank", "cluster_sampler": False},
+    "full": {"run_group": "full", "use_ptr_backward": True, "use_ptr_online_priority": True,
+             "metric": "td_error_rank", "cluster_sampler": True},
+}
+COMMON = {"horizon_length": 5, "sparse": False, "agent": {"alpha": 100.0}}
+
+# GPU-sized runs on the shipped MJX tasks (default networks 4x512, B 256).
+MJX_TASKS: dict[str, dict] = {
+    "lift": {"env_name": "lift", "cluster_k": "3", "dataset_episodes": 1000,
+             "offline_steps": 100_000, "online_steps": 200_000},
+    "cube-single": {"env_name": "cube-single-singletask-task1", "cluster_k": "3",
+                    "dataset_episodes": 1000, "offline_steps": 200_000,
+                    "online_steps": 500_000},
+    "cube-double": {"env_name": "cube-double-singletask-task1", "cluster_k": "elbow",
+                    "dataset_episodes": 2000, "offline_steps": 500_000,
+                    "online_steps": 1_000_000},
+}
+MJX_RUN = {"num_envs": 64, "buffer_size": 1_000_000, "log_interval": 5_000,
+           "eval_interval": 20_000, "eval_episodes": 64, "start_training": 5_000,
+           "ptr_warmup_steps": 20_000}
+
+# A 2-core CPU: the full method (cluster-balanced offline -> T-PER online) on lift, with
+# networks and step counts small enough to finish in minutes.
+QUICKSTART: dict = {
+    **RECIPES["full"], "env_name": "lift", "run_group": "quickstart", "cluster_k": "3",
+    "dataset_episodes": 300, "horizon_length": 5,
+    "offline_steps": 5_000, "online_steps": 15_000, "num_envs": 8, "buffer_size": 100_000,
+    "start_training": 1_000, "ptr_warmup_steps": 5_000, "log_interval": 1_000,
+    "eval_interval": 5_000, "eval_episodes": 32,
+    "agent": {"alpha": 100.0, "hidden_dims": (256, 256, 256), "batch_size": 128},
+}
+
+
+def recipe(name: str, task: str | None = None) -> dict:
+    """Flags of recipe ``name`` (optionally on MJX task ``task`` with GPU-sized settings)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; one of {sorted(RECIPES)}")
+    out = {**COMMON, **RECIPES[name]}
+    if task is not None:
+        if task not in MJX_TASKS:
+            raise ValueError(f"unknown MJX task preset {task!r}; one of {sorted(MJX_TASKS)}")
+        out.update(MJX_RUN)
+        out.update(MJX_TASKS[task])
+        out["run_group"] = f"{name}-{task}"
+    out["agent"] = dict(out.get("agent", {}))
+    return out
