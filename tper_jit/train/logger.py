@@ -61,7 +61,7 @@ class Progress:
             rate = float("nan")
         else:
             rate = (step - self.start_step) / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate and rate > 0 else float("nan")
+        eta = max(self.total - step, 0) / rate if rate and rate > 0 else float("nan")
         shown = " ".join(f"{k.split('/')[-1]}={metrics[k]:.4g}" for k in keys if k in metrics)
         line = (f"[{self.phase}] {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
                 f"| {rate:.1f} steps/s | ETA {_fmt_time(eta)} | {shown}")
