@@ -66,6 +66,9 @@ class MjxEnv:
     terminate_on_success: bool = True
     oracle_lift_only: bool = False  # pick_place oracle variant: stop after lifting
     oracle_carry_extra: float = 0.0  # pick_place oracle: added carry height (m)
+    oracle_grasp_offset: tuple = (0.0, 0.0, 0.0)  # pick_place: grasp point, object frame
+    oracle_grasp_symmetry: float = float(np.pi / 2)  # pick_place: grasp yaw period (rad)
+    oracle_place_tol: float = 0.012  # pick_place: xy error (m) to start lowering at the goal
 
     def __init__(self, spec: scene.SceneSpec):
         self.spec = spec

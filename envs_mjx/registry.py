@@ -31,7 +31,14 @@ def _can(task: str | None) -> MjxEnv:
     return CanEnv()
 
 
+def _square(task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.square import SquareEnv
+
+    return SquareEnv()
+
+
 _PATTERNS = [
+    (r"square", lambda m: _square(None)),
     (r"can", lambda m: _can(None)),
     (r"puzzle-3x3(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1))),
     (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
@@ -43,7 +50,7 @@ ENV_NAMES = (
     [f"cube-single-singletask-task{i}" for i in range(1, 6)]
     + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
     + [f"puzzle-3x3-singletask-task{i}" for i in range(1, 6)]
-    + ["cube-single", "cube-double", "puzzle-3x3", "lift", "can"]
+    + ["cube-single", "cube-double", "puzzle-3x3", "lift", "can", "square"]
 )
 
 

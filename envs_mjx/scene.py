@@ -47,6 +47,18 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Compound:
+    """A free-floating rigid body made of several boxes: ``parts`` = ((half, pos), ...) in
+    the body frame (e.g. the square nut: a ring of four boxes and a handle)."""
+
+    name: str
+    parts: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...]
+    rgba: tuple[float, float, float, float] = (0.8, 0.6, 0.2, 1.0)
+    mass: float = 0.05
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.02)
+
+
+@dataclass(frozen=True)
 class Fixture:
     """A static box attached to the world (bin walls, a peg). ``half`` half extents (m)."""
 
@@ -60,7 +72,7 @@ class Fixture:
 class SceneSpec:
     """What to put on the table. ``markers`` are visual-only spheres (goal positions)."""
 
-    objects: tuple[Box, ...] = ()
+    objects: tuple[Box | Compound, ...] = ()
     fixtures: tuple[Fixture, ...] = ()
     markers: tuple[tuple[float, float, float], ...] = field(default_factory=tuple)
     buttons: tuple[tuple[float, float], ...] = ()  # xy centres of push buttons
@@ -72,7 +84,18 @@ def _fmt(v) -> str:
     return " ".join(f"{x:g}" for x in v)
 
 
-def _object_xml(ob: Box) -> str:
+def _object_xml(ob: Box | Compound) -> str:
+    if isinstance(ob, Compound):
+        m = ob.mass / len(ob.parts)
+        geoms = "".join(
+            f"""
+      <geom name="{ob.name}_geom{k}" type="box" size="{_fmt(half)}" pos="{_fmt(pos)}"
+            mass="{m:g}" rgba="{_fmt(ob.rgba)}" contype="1" conaffinity="3"
+            friction="1.2 0.01 0.001"/>""" for k, (half, pos) in enumerate(ob.parts))
+        return f"""
+    <body name="{ob.name}" pos="{_fmt(ob.pos)}">
+      <freejoint name="{ob.name}_joint"/>{geoms}
+    </body>"""
     return f"""
     <body name="{ob.name}" pos="{_fmt(ob.pos)}">
       <freejoint name="{ob.name}_joint"/>
@@ -143,14 +166,14 @@ def build_xml(spec: SceneSpec) -> str:
                armature="0.01"/>
         <geom name="finger_l_geom" type="box" size="0.01 0.008 0.035" pos="0 0.008 0.03"
               mass="0.05" rgba="0.2 0.2 0.25 1" contype="2" conaffinity="0"
-              friction="1.5 0.01 0.001"/>
+              condim="4" friction="1.5 0.03 0.001"/>
       </body>
       <body name="finger_r" pos="0 -0.05 0" gravcomp="1">
         <joint name="finger_r" type="slide" axis="0 1 0" range="0 0.05" damping="5"
                armature="0.01"/>
         <geom name="finger_r_geom" type="box" size="0.01 0.008 0.035" pos="0 -0.008 0.03"
               mass="0.05" rgba="0.2 0.2 0.25 1" contype="2" conaffinity="0"
-              friction="1.5 0.01 0.001"/>
+              condim="4" friction="1.5 0.03 0.001"/>
       </body>
     </body>{fixtures}{objects}{markers}
   </worldbody>

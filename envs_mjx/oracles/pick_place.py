@@ -96,12 +96,17 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     p, cyaw = poss[i], core.yaw_from_quat(quats[i])
     goal = state.info["goal"][i]
     carry = jnp.asarray(STRAT_CARRY)[os.strategy] + env.oracle_carry_extra
-    # grasp yaw: cube yaw + strategy offset, folded by the cube's 90-degree symmetry
+    # grasp yaw: object yaw + strategy offset, folded by the object's grasp symmetry
+    sym = env.oracle_grasp_symmetry
     gyaw = cyaw + jnp.asarray(STRAT_YAW)[os.strategy]
-    gyaw = gyaw - jnp.round((gyaw - jnp.asarray(STRAT_YAW)[os.strategy]) / (jnp.pi / 2)) * (
-        jnp.pi / 2)
+    gyaw = gyaw - jnp.round((gyaw - jnp.asarray(STRAT_YAW)[os.strategy]) / sym) * sym
+    # grasp point in the object frame (a handle for the nut), rotated by the object yaw
+    c, s_ = jnp.cos(cyaw), jnp.sin(cyaw)
+    off_obj = jnp.asarray(env.oracle_grasp_offset, jnp.float32)
+    off = jnp.array([c * off_obj[0] - s_ * off_obj[1], s_ * off_obj[0] + c * off_obj[1],
+                     off_obj[2]])
     miss = jnp.where(os.fail_mode == 2, 0.035, 0.0)
-    grasp = p + jnp.array([miss, 0.0, 0.0]) * jnp.array([jnp.cos(cyaw), jnp.sin(cyaw), 0.0])
+    grasp = p + off + jnp.array([miss, 0.0, 0.0]) * jnp.array([c, s_, 0.0])
     d = goal[:2] - os.start_xy[i]
     perp = jnp.array([-d[1], d[0]]) / (jnp.linalg.norm(d) + 1e-6)
     via_xy = 0.5 * (os.start_xy[i] + goal[:2]) + perp * jnp.asarray(STRAT_VIA)[os.strategy]
@@ -112,8 +117,8 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
         grasp,  # GRASP
         jnp.concatenate([ee[:2], carry[None]]),  # LIFT
         jnp.concatenate([via_xy, carry[None]]),  # VIA
-        jnp.concatenate([goal[:2], carry[None]]),  # OVER_GOAL
-        goal + jnp.array([0.0, 0.0, 0.005]),  # PLACE
+        jnp.concatenate([goal[:2] + off[:2], carry[None]]),  # OVER_GOAL
+        goal + off + jnp.array([0.0, 0.0, 0.005]),  # PLACE
         ee,  # RELEASE
         jnp.concatenate([ee[:2], goal[2:] + HOVER]),  # RETREAT
         ee,  # HOLD
@@ -122,6 +127,7 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     target = tab[os.phase]
     err = target - ee
     xy_ok = jnp.linalg.norm(err[:2]) < 0.012
+    place_ok = jnp.linalg.norm(err[:2]) < env.oracle_place_tol
     near = jnp.linalg.norm(err) < 0.012
     yaw_ok = jnp.abs(_wrap(gyaw - yaw)) < 0.1
     done_tab = jnp.stack([
@@ -130,7 +136,7 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
         os.counter >= 4,
         err[2] < 0.015,
         jnp.linalg.norm(err[:2]) < 0.03,
-        xy_ok,
+        place_ok,
         near,
         os.counter >= 3,
         err[2] < 0.015,
