@@ -165,6 +165,31 @@ def write_all(out_dir: str, name: str, episodes: list[dict], env, val_fraction: 
     return paths
 
 
+DEFAULT_EPISODES = 300
+
+
+def ensure_dataset(env_name: str, out_dir: str = "data", num_episodes: int = DEFAULT_EPISODES,
+                   seed: int = 0, batch: int = 64, progress: bool = True) -> dict[str, str]:
+    """Paths of the default dataset ``<out_dir>/<env>-oracle*``; generated on first use.
+
+    The cache key is the file name only: pass another ``out_dir`` (or delete the files) to
+    regenerate with other settings. A JSON ``<name>.meta.json`` records how it was made.
+    """
+    name = f"{env_name}-oracle"
+    paths = {"npz": os.path.join(out_dir, f"{name}.npz"),
+             "val_npz": os.path.join(out_dir, f"{name}-val.npz"),
+             "hdf5": os.path.join(out_dir, f"{name}.hdf5")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    episodes, env = generate_episodes(env_name, num_episodes, seed, batch, progress=progress)
+    paths = write_all(out_dir, name, episodes, env, 0.1, seed)
+    meta = {"env": env_name, "num_episodes": num_episodes, "seed": seed,
+            "summary": summarize(episodes, env.oracle.STRATEGIES)}
+    with open(os.path.join(out_dir, f"{name}.meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="cube-single-singletask-task1",

@@ -135,3 +135,15 @@ def test_cli_writes_all_outputs(episodes, tmp_path, capsys):
         assert (tmp_path / p.split("/")[-1]).exists()
     assert ogbench.load_dataset(paths["val_npz"])["terminals"].sum() == 1
 
+
+
+def test_ensure_dataset_generates_once(episodes, tmp_path):
+    paths = generate.ensure_dataset(ENV, str(tmp_path), num_episodes=12, batch=BATCH,
+                                    progress=False)
+    stamp = {k: (tmp_path / p.split("/")[-1]).stat().st_mtime_ns for k, p in paths.items()}
+    meta = json.loads((tmp_path / f"{ENV}-oracle.meta.json").read_text())
+    assert meta["num_episodes"] == 12 and "tier/better/success" in meta["summary"]
+    again = generate.ensure_dataset(ENV, str(tmp_path), num_episodes=12, batch=BATCH)
+    assert again == {k: paths[k] for k in ("npz", "val_npz", "hdf5")}
+    for k in again:
+        assert (tmp_path / again[k].split("/")[-1]).stat().st_mtime_ns == stamp[k]
