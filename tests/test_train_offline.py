@@ -127,6 +127,16 @@ def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
     result = train(cfg, ds, eval_fn=eval_fn)
     assert calls == [30, 50, 60]  # first chunk boundary at or after 25 and 50, then the end
     assert [r["step"] for r in result.metrics if "eval/success_rate" in r] == calls
+    # the trained agent is checkpointed (orbax) and restores bit-identically
+    from tper_jit.agents import acfql
+    from tper_jit.train import checkpoint
+
+    assert checkpoint.latest_step(result.run_dir) == 60
+    template = acfql.init(jax.random.PRNGKey(9), ds.obs_dim, ds.action_dim,
+                          result.state.agent.config)
+    restored = checkpoint.restore_agent(result.run_dir, template)
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(result.state.agent), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_help_lists_flags(capsys):

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from tper_jit.data.common import FlatDataset
-from tper_jit.train import data_setup, env_setup
+from tper_jit.train import checkpoint, data_setup, env_setup
 from tper_jit.train.config import TrainConfig
 from tper_jit.train.logger import MetricLogger, Progress, make_run_dir
 from tper_jit.train.offline import host_metrics, make_offline_trainer
@@ -108,13 +108,18 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     print(f"run folder: {run_dir}  (wandb: {logger.wandb_note}; set-up "
           f"{time.perf_counter() - t_setup:.1f}s)", file=out)
     rows: list[dict[str, float]] = []
+    ckpt_dir = None
     try:
         state = _offline_phase(cfg, trainer, logger, eval_fn, rows)
+        if cfg.offline_steps:
+            ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps, state.agent)
         if cfg.online_steps:
             from tper_jit.train.online_loop import online_phase
 
             state = online_phase(cfg, trainer, state, venv, logger, eval_fn, rows, run_dir,
                                  env_setup.reward_shift(cfg.env_name))
+            ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps + cfg.online_steps,
+                                             state.agent)
     finally:
         logger.close()
     print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps\n"
@@ -122,6 +127,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
           f"  config:     {run_dir / 'config.json'}"
           + (f"\n  clusters:   {cluster_png}" if cluster_png else "")
           + (f"\n  plots:      {run_dir / 'plots'}" if (run_dir / "plots").is_dir() else "")
+          + (f"\n  checkpoint: {ckpt_dir} (agent; orbax)" if ckpt_dir else "")
           + f"\n  curves:     tper-plot {run_dir}", file=out)
     return RunResult(run_dir=run_dir, state=state, metrics=rows, cluster_png=cluster_png)
 
