@@ -69,6 +69,7 @@ class MjxEnv:
     oracle_grasp_offset: tuple = (0.0, 0.0, 0.0)  # pick_place: grasp point, object frame
     oracle_grasp_symmetry: float = float(np.pi / 2)  # pick_place: grasp yaw period (rad)
     oracle_place_tol: float = 0.012  # pick_place: xy error (m) to start lowering at the goal
+    oracle_object_relative: bool = False  # pick_place: place by the held object's position
 
     def __init__(self, spec: scene.SceneSpec):
         self.spec = spec

@@ -111,14 +111,20 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     perp = jnp.array([-d[1], d[0]]) / (jnp.linalg.norm(d) + 1e-6)
     via_xy = 0.5 * (os.start_xy[i] + goal[:2]) + perp * jnp.asarray(STRAT_VIA)[os.strategy]
 
+    # where the ee must go for the object to reach the goal: from the nominal grasp offset,
+    # or (``oracle_object_relative``) from the held object's measured position
+    place = goal + off
+    if env.oracle_object_relative:
+        place = ee + goal - p
+
     tab = jnp.stack([
         jnp.concatenate([grasp[:2], grasp[2:] + HOVER]),  # APPROACH
         grasp,  # DESCEND
         grasp,  # GRASP
         jnp.concatenate([ee[:2], carry[None]]),  # LIFT
         jnp.concatenate([via_xy, carry[None]]),  # VIA
-        jnp.concatenate([goal[:2] + off[:2], carry[None]]),  # OVER_GOAL
-        goal + off + jnp.array([0.0, 0.0, 0.005]),  # PLACE
+        jnp.concatenate([place[:2], carry[None]]),  # OVER_GOAL
+        place + jnp.array([0.0, 0.0, 0.005]),  # PLACE
         ee,  # RELEASE
         jnp.concatenate([ee[:2], goal[2:] + HOVER]),  # RETREAT
         ee,  # HOLD

@@ -23,7 +23,7 @@ from envs_mjx.oracles import pick_place
 from envs_mjx.tasks.cube import HAND_HOME
 
 NUT_INNER, NUT_WALL, NUT_HALF_H = 0.022, 0.008, 0.012
-HANDLE_HALF = (0.016, 0.01, NUT_HALF_H)
+HANDLE_HALF = (0.016, 0.016, NUT_HALF_H)
 HANDLE_X = NUT_INNER + 2 * NUT_WALL + HANDLE_HALF[0]
 PEG_XY, PEG_HALF = (0.10, 0.05), (0.015, 0.015, 0.05)
 SUCCESS_XY, SUCCESS_Z = 0.015, 0.04
@@ -51,6 +51,7 @@ class SquareEnv(core.MjxEnv):
     oracle_grasp_offset = (HANDLE_X, 0.0, 0.002)
     oracle_grasp_symmetry = float(np.pi)
     oracle_place_tol = 0.004
+    oracle_object_relative = True
 
     def __init__(self):
         peg = scene.Fixture("peg", PEG_HALF, (*PEG_XY, PEG_HALF[2]))
