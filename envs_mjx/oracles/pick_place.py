@@ -115,7 +115,8 @@ def _targets(env, os: OracleState, state: core.State, lift_only: bool):
     # or (``oracle_object_relative``) from the held object's measured position
     place = goal + off
     if env.oracle_object_relative:
-        place = ee + goal - p
+        held = jnp.linalg.norm(p + off - ee) < 0.03  # else (missed / dropped): nominal goal
+        place = jnp.where(held, ee + goal - p, place)
 
     tab = jnp.stack([
         jnp.concatenate([grasp[:2], grasp[2:] + HOVER]),  # APPROACH
