@@ -19,6 +19,8 @@ def _help() -> str:
     from tper_jit.agents.acfql import ACFQLConfig
 
     lines = ["usage: tper-train [--config FILE] [--flag=value ...] [--agent.key=value ...]", "",
+             "With no arguments: the quickstart (configs/quickstart.py: cluster-balanced offline",
+             "-> T-PER online on the MJX lift task, sized for a 2-core CPU).", "",
              "flags (default):"]
     for f in dataclasses.fields(TrainConfig):
         if f.name != "agent":
