@@ -19,10 +19,10 @@ def _lift(task: str | None) -> MjxEnv:
     return LiftEnv()
 
 
-def _puzzle(task: str | None) -> MjxEnv:
+def _puzzle(task: str | None, n: int = 3) -> MjxEnv:
     from envs_mjx.tasks.puzzle import PuzzleEnv
 
-    return PuzzleEnv(task_id=int(task) if task else 0)
+    return PuzzleEnv(task_id=int(task) if task else 0, n=n)
 
 
 def _can(task: str | None) -> MjxEnv:
@@ -41,6 +41,7 @@ _PATTERNS = [
     (r"square", lambda m: _square(None)),
     (r"can", lambda m: _can(None)),
     (r"puzzle-3x3(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1))),
+    (r"puzzle-4x4(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1), 4)),
     (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
     (r"cube-double(?:-singletask-task([1-5]))?", lambda m: _cube(2, m.group(1))),
     (r"lift", lambda m: _lift(None)),
@@ -50,7 +51,8 @@ ENV_NAMES = (
     [f"cube-single-singletask-task{i}" for i in range(1, 6)]
     + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
     + [f"puzzle-3x3-singletask-task{i}" for i in range(1, 6)]
-    + ["cube-single", "cube-double", "puzzle-3x3", "lift", "can", "square"]
+    + [f"puzzle-4x4-singletask-task{i}" for i in range(1, 6)]
+    + ["cube-single", "cube-double", "puzzle-3x3", "puzzle-4x4", "lift", "can", "square"]
 )
 
 

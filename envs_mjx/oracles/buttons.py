@@ -1,7 +1,9 @@
-"""Scripted lights-out oracle in JAX for ``puzzle-3x3``.
+"""Scripted lights-out oracle in JAX for ``puzzle-3x3`` and ``puzzle-4x4``.
 
-At reset it solves the puzzle over GF(2) (``presses = TOGGLE_INV^T (start xor goal)``) and
-presses the needed buttons one by one (above -> press -> up) with the gripper closed.
+At reset it solves the puzzle over GF(2) (``presses = (start xor goal) @ env.toggle_inv``, a
+true inverse for 3x3, Gaussian elimination with free variables 0 for the singular 4x4), then
+takes the minimum-weight solution over the toggle matrix's null space, and presses the
+needed buttons one by one (above -> press -> up) with the gripper closed.
 
 - **strategies** (press ordering): ``row-major``, ``column-major``, ``reverse`` (row-major
   backwards) — distinct gripper paths over the same buttons;
@@ -38,7 +40,7 @@ class OracleState:
     k: jax.Array  # () int32, index into ``order``
     counter: jax.Array  # () int32
     pause: jax.Array  # () int32
-    order: jax.Array  # (9,) int32 button ids, needed ones first
+    order: jax.Array  # (n*n,) int32 button ids, needed ones first
     n_press: jax.Array  # () int32 presses to do
     strategy: jax.Array  # () int32
     tier: jax.Array  # () int32
@@ -53,9 +55,15 @@ def init(env, state: core.State, key: jax.Array, tier: jax.Array,
     if strategy is None:
         strategy = jax.random.randint(k_strat, (), 0, len(STRATEGIES))
     diff = (state.info["lights"] ^ state.info["goal_lights"]).astype(jnp.int32)
-    needed = (diff @ env.toggle_inv) % 2  # TOGGLE is symmetric, so is its inverse
+    x0 = (diff @ env.toggle_inv) % 2
+    ns = env.null_space  # (k, n*n); all solutions are x0 + c @ ns
+    k = ns.shape[0]
+    combos = (jnp.arange(2 ** k)[:, None] >> jnp.arange(k)[None, :]) & 1
+    cands = (x0[None, :] + combos @ ns) % 2
+    needed = cands[jnp.argmin(cands.sum(1))]
+    n_side = getattr(env, "n", 3)
     i = jnp.arange(env.n_buttons)
-    keys = jnp.stack([i, (i % 3) * 3 + i // 3, env.n_buttons - 1 - i])[strategy]
+    keys = jnp.stack([i, (i % n_side) * n_side + i // n_side, env.n_buttons - 1 - i])[strategy]
     order = jnp.argsort(jnp.where(needed > 0, keys, keys + 100)).astype(jnp.int32)
     fails = jax.random.uniform(k_fail) < jnp.asarray(TIER_FAIL)[tier]
     mode = jnp.where(fails, jax.random.randint(k_mode, (), 1, len(FAIL_MODES)), 0)
