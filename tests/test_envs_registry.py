@@ -43,6 +43,6 @@ def test_task_shapes_layout_and_c_smoke(name):
 
 
 def test_unknown_names_rejected():
-    for bad in ["cube-triple", "cube-single-singletask-task6", "puzzle-4x4", "lift2"]:
+    for bad in ["cube-triple", "cube-single-singletask-task6", "puzzle-5x5", "lift2"]:
         with pytest.raises(ValueError, match="unknown env name"):
             registry.make(bad)
