@@ -55,11 +55,15 @@ def agent_config(cfg: TrainConfig) -> acfql.ACFQLConfig:
                                 "beta": cfg.beta})
 
 
-def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
-    tper = priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
+def tper_config(cfg: TrainConfig) -> priorities.TPERConfig:
+    """The T-PER settings named by the seed's flags (shared by both phases)."""
+    return priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
                                  warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
+
+
+def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
     kind = "cluster" if cfg.cluster_sampler else "transition"
-    return samplers.SamplerConfig(kind=kind, horizon=cfg.horizon_length, tper=tper)
+    return samplers.SamplerConfig(kind=kind, horizon=cfg.horizon_length, tper=tper_config(cfg))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,10 +42,10 @@ class OnlineState:
 
 def online_sampler_config(cfg, horizon: int) -> samplers.SamplerConfig:
     """``--use_ptr_backward`` → T-PER (transition-uniform during warmup); else uniform."""
-    tper = priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
-                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
+    from tper_jit.train.offline import tper_config
+
     kind = "tper" if cfg.use_ptr_backward else "transition"
-    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper)
+    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper_config(cfg))
 
 
 def _env_episode_metrics(tr, rewards, ep_return, ep_length):
