@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from tper_jit.agents import acfql
-from tper_jit.bench.update import numpy_sample_sequence
+from tper_jit.bench.update import numpy_sample_sequence, to_chunk_batch
 from tper_jit.data.common import make_dataset
-from tper_jit.replay import gather
 from tper_jit.train import env_setup
 from tper_jit.train.config import TrainConfig
 from tper_jit.train.offline import make_offline_trainer
@@ -107,12 +106,6 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     env_state = jax.jit(venv.reset)(jax.random.PRNGKey(1))
     buf = {k2: [] for k2 in ("obs", "act", "rew", "term", "next")}
     key = jax.random.PRNGKey(2)
-    zeros = dict(next_actions=jnp.zeros((args.batch, h, 5)),
-                 next_actions_valid=jnp.zeros((args.batch,)),
-                 successes=jnp.zeros((args.batch, h)),
-                 episode_ids=jnp.zeros((args.batch,), jnp.int32),
-                 starts=jnp.zeros((args.batch,), jnp.int32))
-
     def host_iteration(agent, env_state, key):
         key, k_act = jax.random.split(key)
         chunks = np.asarray(act_fn(agent, env_state.obs, k_act)).reshape(n, h, -1)
@@ -135,9 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
             key, k_u = jax.random.split(key)
             b = numpy_sample_sequence(obs, act, rew, term, 1.0 - term, rng, args.batch, h,
                                       acfg.discount)
-            batch = gather.ChunkBatch(**{k2: jnp.asarray(v, jnp.float32) for k2, v in b.items()},
-                                      **zeros)
-            agent, metrics, _ = upd(agent, batch, k_u)
+            agent, metrics, _ = upd(agent, to_chunk_batch(b, act.shape[1]), k_u)
         jax.block_until_ready(metrics)
         return agent, env_state, key
 

@@ -61,6 +61,17 @@ def numpy_sample_sequence(obs, act, rew, term, masks, rng, batch, horizon, disco
     }
 
 
+def to_chunk_batch(b: dict[str, np.ndarray], action_dim: int) -> gather.ChunkBatch:
+    """Host numpy chunk arrays → a device ``ChunkBatch`` (one host→device copy per field);
+    the fields the reference sampler does not produce are zeros."""
+    batch, horizon = b["rewards"].shape
+    return gather.ChunkBatch(
+        **{k: jnp.asarray(v, jnp.float32) for k, v in b.items()},
+        next_actions=jnp.zeros((batch, horizon, action_dim)),
+        next_actions_valid=jnp.zeros((batch,)), successes=jnp.zeros((batch, horizon)),
+        episode_ids=jnp.zeros((batch,), jnp.int32), starts=jnp.zeros((batch,), jnp.int32))
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(args.seed)
     obs, act, rew, term = _data(args, rng)
@@ -76,19 +87,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     # (b) reference pattern: host sampling + transfer + one jitted update per step
     upd = jax.jit(acfql.update)
     key = jax.random.PRNGKey(1)
-    zeros_na = jnp.zeros((args.batch, args.horizon, args.action_dim))
-
     def ref_step(agent, key):
         key, k = jax.random.split(key)
         b = numpy_sample_sequence(obs, act, rew, term, masks, rng, args.batch, args.horizon,
                                   cfg.discount)
-        batch = gather.ChunkBatch(
-            **{k2: jnp.asarray(v, jnp.float32) for k2, v in b.items()},
-            next_actions=zeros_na, next_actions_valid=jnp.zeros((args.batch,)),
-            successes=jnp.zeros((args.batch, args.horizon)),
-            episode_ids=jnp.zeros((args.batch,), jnp.int32),
-            starts=jnp.zeros((args.batch,), jnp.int32))
-        agent, metrics, _ = upd(agent, batch, k)
+        agent, metrics, _ = upd(agent, to_chunk_batch(b, args.action_dim), k)
         return agent, key, metrics
 
     t0 = time.perf_counter()
