@@ -8,7 +8,7 @@ import pytest
 from envs_mjx import registry
 from envs_mjx.wrappers import ChunkedVecEnv
 from tper_jit.agents.acfql import ACFQLConfig
-from tper_jit.data.common import make_dataset
+from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.replay.store import ONLINE
 from tper_jit.train.config import parse_args
 from tper_jit.train.offline import make_offline_trainer
@@ -32,15 +32,7 @@ def _config(**over):
 def setup():
     venv = ChunkedVecEnv(registry.make("lift"), N, episode_length=EP_LEN)
     obs_dim = venv.episode.observation_size
-    rng = np.random.default_rng(0)
-    n = 60
-    term = np.zeros(n)
-    term[9::10] = 1
-    obs = rng.normal(size=(n, obs_dim))
-    ds = make_dataset("synthetic", observations=obs, actions=rng.uniform(-1, 1, (n, 5)),
-                      rewards=-np.ones(n), terminals=term, masks=np.ones(n),
-                      next_observations=obs, successes=np.zeros(n), sources=("synthetic",),
-                      env_name="lift", content_hash=None, options={})
+    ds = make_synthetic_dataset(obs_dim, n=60, episode_length=10, env_name="lift")
     cfg = _config()
     store_kwargs = {"num_streams": N, "rows_per_stream": 32, "max_episode_length": EP_LEN}
     trainer = make_offline_trainer(cfg, ds, store_kwargs=store_kwargs)

@@ -59,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = parse_args(argv, agent_config_cls=ACFQLConfig)
+        if cfg.resume:
+            cfg = _resume_config(cfg, argv)
         from tper_jit.train.offline import agent_config
 
         agent_config(cfg)  # validate the agent overrides before loading anything
     except (ValueError, FileNotFoundError) as e:
         print(f"tper-train: error: {e}", file=sys.stderr)
         return 2
+    from tper_jit.train.driver import Diverged, Interrupted
     from tper_jit.train.run import train
 
     try:
@@ -72,7 +75,28 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"tper-train: error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"tper-train: stopped: {e}", file=sys.stderr)
+        return 1
+    except Interrupted as e:
+        print(f"tper-train: {e}", file=sys.stderr)
+        return 128 + e.signum
     return 0
+
+
+def _resume_config(cfg: TrainConfig, argv: list[str]) -> TrainConfig:
+    """``--resume RUN_DIR [flags]``: the run's stored config; the flags given must match it
+    except the ones that do not change what is computed."""
+    from tper_jit.train import resume
+
+    names = [a[2:].partition("=")[0] for a in argv if a.startswith("--")]
+    if "config" in names:
+        raise ValueError("--resume uses the run's own config.json; drop --config")
+    overrides = {n: getattr(cfg, n) for n in names
+                 if n in {f.name for f in dataclasses.fields(TrainConfig)} and n != "agent"}
+    if any(n.startswith("agent.") for n in names):
+        overrides["agent"] = dict(cfg.agent)
+    return resume.config_from_run(cfg.resume, overrides)
 
 
 if __name__ == "__main__":

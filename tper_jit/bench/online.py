@@ -23,7 +23,7 @@ import numpy as np
 
 from tper_jit.agents import acfql
 from tper_jit.bench.update import numpy_sample_sequence, to_chunk_batch
-from tper_jit.data.common import make_dataset
+from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.train import env_setup
 from tper_jit.train.config import TrainConfig
 from tper_jit.train.offline import make_offline_trainer
@@ -39,16 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=4, help="online iterations per timing")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-
-
-def _synthetic_dataset(obs_dim: int, rng, n: int = 5000):
-    term = np.zeros(n)
-    term[99::100] = 1
-    obs = rng.normal(size=(n, obs_dim))
-    return make_dataset("synthetic", observations=obs, actions=rng.uniform(-1, 1, (n, 5)),
-                        rewards=-np.ones(n), terminals=term, masks=np.ones(n),
-                        next_observations=obs, successes=np.zeros(n), sources=("synthetic",),
-                        env_name="bench", content_hash=None, options={})
 
 
 def _select(mask, on_true, on_false):
@@ -67,7 +57,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                       wandb=False, progress=False,
                       agent={"hidden_dims": tuple(args.hidden), "batch_size": args.batch})
     venv = env_setup.make_vec_env(args.env, n)
-    ds = _synthetic_dataset(venv.episode.observation_size, rng)
+    ds = make_synthetic_dataset(venv.episode.observation_size, n=5000, episode_length=100,
+                                seed=args.seed, env_name="bench")
     trainer = make_offline_trainer(cfg, ds, store_kwargs={
         "num_streams": n, "rows_per_stream": 100_000 // n,
         "max_episode_length": venv.episode.episode_length})

@@ -275,3 +275,19 @@ def concat_into(parts: Iterable[FlatDataset], total_rows: int, *, env_name: str 
                                env_name=env_name or first.meta.env_name, num_episodes=episodes,
                                num_transitions=row, content_hash=content_hash)
     return FlatDataset(**out, meta=meta)
+
+
+def make_synthetic_dataset(obs_dim: int, n: int, episode_length: int, seed: int = 0,
+                           action_dim: int = 5, env_name: str = "synthetic") -> FlatDataset:
+    """Random Gaussian observations, uniform actions in [−1, 1], reward −1 everywhere and
+    episodes of ``episode_length`` rows (truncated, never terminated): data of the right shape
+    for MJX tasks in tests and benchmarks, where learning quality is not the point."""
+    rng = np.random.default_rng(seed)
+    terminals = np.zeros(n)
+    terminals[episode_length - 1::episode_length] = 1
+    obs = rng.normal(size=(n, obs_dim))
+    return make_dataset("synthetic", observations=obs,
+                        actions=rng.uniform(-1, 1, (n, action_dim)), rewards=-np.ones(n),
+                        terminals=terminals, masks=np.ones(n), next_observations=obs,
+                        successes=np.zeros(n), sources=("synthetic",), env_name=env_name,
+                        content_hash=None, options={})

@@ -34,6 +34,7 @@ class TrainConfig:
     cluster_sampler: bool = False  # offline: cluster-balanced trajectory sampling
     cluster_k: str = "elbow"  # K-means K: an int, 'elbow' or 'homogeneity'
     cluster_pca: bool = False  # K-means on PCA components instead of standardised features
+    cluster_seed: int = 0  # K-means seed (data set-up, shared by every seed of a run)
     use_ptr_backward: bool = False  # online: trajectory-priority sampling (historical name)
     use_ptr_online_priority: bool = False  # online episodes join the priority sampler
     metric: str = "td_error_rank"  # T-PER priority metric
@@ -58,6 +59,12 @@ class TrainConfig:
     eval_episodes: int = 50  # episodes per evaluation
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
     progress: bool = True  # progress line with steps/s and ETA on stderr
+    # -- seeds, checkpoints, devices --------------------------------------------------------
+    num_seeds: int = 1  # S independent seeds seed..seed+S-1 in one vmapped program
+    save_interval: int = 100_000  # steps between full-state checkpoints (0 = phase ends only)
+    keep_checkpoints: int = 2  # full-state checkpoints kept (the newest)
+    shard_seeds: bool = True  # split the seed axis over the devices when several exist
+    resume: str = ""  # a run folder to continue from its newest checkpoint
     agent: dict = dataclasses.field(default_factory=dict)  # overrides of the agent config
 
     def __post_init__(self):
@@ -73,6 +80,9 @@ class TrainConfig:
         _positive(self, "dataset_episodes")
         _positive(self, "buffer_size")
         _positive(self, "ptr_warmup_steps", allow_zero=True)
+        _positive(self, "num_seeds")
+        _positive(self, "save_interval", allow_zero=True)
+        _positive(self, "keep_checkpoints")
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"--discount must be in (0, 1], got {self.discount}")
         if self.backward not in ("none", "last", "sweep"):

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 
-def make_run_dir(save_dir: str, run_group: str, env_name: str, seed: int) -> pathlib.Path:
+def make_run_dir(save_dir: str, run_group: str, env_name: str, seed: int | str) -> pathlib.Path:
     """``save_dir/run_group/env_name/seed<seed>_<timestamp>``; fails clearly if unwritable."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = pathlib.Path(save_dir) / run_group / env_name
@@ -111,6 +111,26 @@ class MetricLogger:
                     e = e2
             self.wandb_note = f"failed: {e}"
             print(f"wandb: could not start ({e}); using CSV/JSONL only", file=sys.stderr)
+
+    def truncate(self, last_step: int) -> int:
+        """Keep the rows logged at steps <= ``last_step`` (a resumed run rewrites what came
+        after its checkpoint); returns the number of rows kept."""
+        rows = []
+        if self.jsonl.exists():
+            for line in self.jsonl.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill
+                    continue
+                if row.get("step", math.inf) <= last_step:
+                    rows.append(row)
+        self.rows = rows
+        self.columns = list(dict.fromkeys(k for r in rows for k in r))
+        tmp = self.jsonl.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tmp.replace(self.jsonl)
+        self._rewrite_csv()
+        return len(rows)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}

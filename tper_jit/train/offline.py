@@ -73,8 +73,10 @@ class OfflineTrainer:
     sampler_config: samplers.SamplerConfig
     num_clusters: int
     cluster_result: clustering.ClusterResult | None
-    chunk: Callable  # (TrainState, length: static int) -> (TrainState, metrics dict)
-    init_state: TrainState
+    chunk: Callable  # jitted (TrainState, length: static int) -> (TrainState, metrics dict)
+    init_state: TrainState  # the state of ``--seed``
+    scan: Callable  # ``chunk`` before jit (the multi-seed driver vmaps it)
+    init_states: tuple[TrainState, ...] = ()  # one per seed of ``seeds`` (shared replay arrays)
 
 
 def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerConfig,
@@ -86,7 +88,8 @@ def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerC
     result = None
     if scfg.kind == "cluster":
         st, result = cluster_setup.cluster_offline_episodes(
-            st, cfg.cluster_k_value, use_pca=cfg.cluster_pca, seed=cfg.seed, plot_path=plot_path)
+            st, cfg.cluster_k_value, use_pca=cfg.cluster_pca, seed=cfg.cluster_seed,
+            plot_path=plot_path)
     return samplers.init_replay(st, scfg), result
 
 
@@ -111,17 +114,30 @@ def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_cluster
     return step
 
 
+def init_train_state(seed: int, replay: samplers.ReplayState, obs_dim: int, action_dim: int,
+                     acfg: acfql.ACFQLConfig) -> TrainState:
+    """The step-0 state of one seed: agent from ``fold_in(PRNGKey(seed), 0)``, training key
+    ``fold_in(PRNGKey(seed), 1)``; ``replay`` is shared (arrays are not copied)."""
+    root = jax.random.PRNGKey(seed)
+    k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+    agent = acfql.init(k_init, obs_dim, action_dim, acfg)
+    return TrainState(agent=agent, replay=replay, key=k_train, step=jnp.zeros((), jnp.int32))
+
+
 def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
                          plot_path: pathlib.Path | None = None,
-                         store_kwargs: dict | None = None) -> OfflineTrainer:
+                         store_kwargs: dict | None = None,
+                         seeds: tuple[int, ...] | None = None) -> OfflineTrainer:
+    """Host set-up once (store, clustering with ``--cluster_seed``, agent init per seed in
+    ``seeds``, default ``(cfg.seed,)``) and the compiled chunk of one seed."""
     acfg = agent_config(cfg)
     scfg = offline_sampler_config(cfg)
     replay, result = build_replay(cfg, dataset, scfg, plot_path, store_kwargs)
     num_clusters = int(result.k) if result is not None else 0
-    root = jax.random.PRNGKey(cfg.seed)
-    k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-    agent = acfql.init(k_init, dataset.obs_dim, dataset.action_dim, acfg)
-    state = TrainState(agent=agent, replay=replay, key=k_train, step=jnp.int32(0))
+    seeds = tuple(seeds) if seeds is not None else (cfg.seed,)
+    states = tuple(init_train_state(s, replay, dataset.obs_dim, dataset.action_dim, acfg)
+                   for s in seeds)
+    state = states[0]
     step = make_step(acfg, scfg, num_clusters)
 
     def chunk(state: TrainState, length: int):
@@ -134,7 +150,7 @@ def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
     jitted = jax.jit(chunk, static_argnums=1, donate_argnums=0)
     return OfflineTrainer(config=cfg, agent_config=acfg, sampler_config=scfg,
                           num_clusters=num_clusters, cluster_result=result, chunk=jitted,
-                          init_state=state)
+                          init_state=state, scan=chunk, init_states=states)
 
 
 def host_metrics(metrics: dict[str, jax.Array]) -> dict[str, float]:

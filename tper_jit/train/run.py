@@ -21,13 +21,10 @@ import jax
 import numpy as np
 
 from tper_jit.data.common import FlatDataset
-from tper_jit.train import checkpoint, data_setup, env_setup
+from tper_jit.train import checkpoint, data_setup, driver, env_setup, resume, seeds
 from tper_jit.train.config import TrainConfig
-from tper_jit.train.logger import MetricLogger, Progress, make_run_dir
-from tper_jit.train.offline import host_metrics, make_offline_trainer
-
-OFFLINE_KEYS = ("offline_agent/critic/critic_loss", "offline_agent/actor/bc_flow_loss",
-                "offline_agent/critic/q_mean", "eval/success_rate")
+from tper_jit.train.logger import MetricLogger, make_run_dir
+from tper_jit.train.offline import make_offline_trainer
 
 
 @dataclasses.dataclass
@@ -61,8 +58,11 @@ def _store_kwargs(cfg: TrainConfig, venv) -> dict:
 def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
           eval_fn: Callable[[Any, int], dict[str, float]] | None = None,
           out=None) -> RunResult:
-    """Run the configured training.  Bad flags or data fail here, before any compilation."""
+    """Run the configured training (``--num_seeds`` seeds in one program), or continue the
+    run folder ``cfg.resume`` from its newest checkpoint.  Bad flags or data fail here, before
+    any compilation.  ``eval_fn(agent, step)`` replaces the MJX evaluation (called per seed)."""
     out = out or sys.stdout
+    stored = resume.check_compatible(cfg) if cfg.resume else None
     mjx_task = env_setup.is_mjx_task(cfg.env_name)
     if cfg.online_steps and not mjx_task:
         print(f"note: {cfg.env_name!r} has no MJX environment here, so the online phase is "
@@ -71,88 +71,120 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         cfg = dataclasses.replace(cfg, online_steps=0)
     if dataset is None:
         dataset = data_setup.load_dataset(cfg)
+    if stored is not None:
+        resume.check_dataset(cfg.resume, stored, dataset)
     venv = env_setup.make_vec_env(cfg.env_name, cfg.num_envs) if mjx_task else None
     if venv is not None and venv.episode.observation_size != dataset.obs_dim:
         raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
                          f"{dataset.obs_dim} does not match the {cfg.env_name} env "
                          f"({venv.episode.observation_size})")
-    run_dir = make_run_dir(cfg.save_dir, cfg.run_group, cfg.env_name, cfg.seed)
+    seed_list = seeds.seed_values(cfg.seed, cfg.num_seeds)
+    if cfg.resume:
+        run_dir = pathlib.Path(cfg.resume)
+    else:
+        tag = str(cfg.seed) if cfg.num_seeds == 1 else f"s{cfg.seed}-{seed_list[-1]}"
+        run_dir = make_run_dir(cfg.save_dir, cfg.run_group, cfg.env_name, tag)
     cluster_png = run_dir / "clusters.png" if cfg.cluster_sampler else None
     t_setup = time.perf_counter()
     trainer = make_offline_trainer(cfg, dataset, plot_path=cluster_png,
-                                   store_kwargs=_store_kwargs(cfg, venv))
+                                   store_kwargs=_store_kwargs(cfg, venv), seeds=seed_list)
     resolved = {"config": _jsonable(cfg), "agent": _jsonable(trainer.agent_config),
                 "sampler": _jsonable(trainer.sampler_config),
-                "dataset": _jsonable(dataset.meta), "jax_backend": jax.default_backend(),
-                "jax_version": jax.__version__}
+                "dataset": _jsonable(dataset.meta), "seeds": list(seed_list),
+                "jax_backend": jax.default_backend(), "jax_version": jax.__version__}
     if trainer.cluster_result is not None:
         resolved["clusters"] = {"k": trainer.cluster_result.k,
                                 "method": trainer.cluster_result.method}
-    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2))
+    if not cfg.resume:
+        _write_text(run_dir / "config.json", json.dumps(resolved, indent=2))
     logger = MetricLogger(run_dir, resolved, use_wandb=cfg.wandb, entity=cfg.entity,
                           group=cfg.run_group, name=run_dir.name)
-    if cluster_png is not None:
+    seed_loggers = [] if cfg.num_seeds == 1 else [
+        MetricLogger(_mkdir(run_dir / "seeds" / f"seed{s}"), resolved, use_wandb=False)
+        for s in seed_list]
+    if cluster_png is not None and not cfg.resume:
         logger.log_image("cluster/offline/plot", cluster_png, 0)
     h_exec = trainer.agent_config.horizon_length if trainer.agent_config.action_chunking else 1
+    batched_eval = None
     if eval_fn is None and venv is not None and cfg.eval_interval:
-        from tper_jit.train.evaluation import make_evaluate
-
-        eval_venv = env_setup.make_vec_env(cfg.env_name, cfg.eval_episodes)
-        evaluate = make_evaluate(eval_venv, h_exec)
-        eval_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 3)
-
-        def eval_fn(agent, step):
-            res = evaluate(agent, jax.random.fold_in(eval_key, step))
-            return {k: float(v) for k, v in res.items()}
-
-    print(f"run folder: {run_dir}  (wandb: {logger.wandb_note}; set-up "
+        batched_eval = _mjx_eval(cfg, seed_list, h_exec)
+    offline = trainer.init_state.replay.store.offline
+    rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
+    mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
+    offline, rest = seeds.place(offline, rest, mesh)
+    drv = driver.Driver(
+        cfg=cfg, trainer=trainer, offline=offline, rest=rest, seed_list=seed_list,
+        logger=logger, seed_loggers=seed_loggers,
+        ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
+        run_dir=run_dir, venv=venv, reward_shift=env_setup.reward_shift(cfg.env_name),
+        eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else None,
+        batched_eval=batched_eval, mesh=mesh, out=out,
+        pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
+    if cfg.resume:
+        resume.restore_into(drv)
+    devices = f"{mesh.devices.size} devices" if mesh is not None else jax.default_backend()
+    print(f"run folder: {run_dir}  ({cfg.num_seeds} seed{'s' * (cfg.num_seeds > 1)} on "
+          f"{devices}; wandb: {logger.wandb_note}; set-up "
           f"{time.perf_counter() - t_setup:.1f}s)", file=out)
-    rows: list[dict[str, float]] = []
     ckpt_dir = None
     try:
-        state = _offline_phase(cfg, trainer, logger, eval_fn, rows)
-        if cfg.offline_steps:
-            ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps, state.agent)
-        if cfg.online_steps:
-            from tper_jit.train.online_loop import online_phase
-
-            state = online_phase(cfg, trainer, state, venv, logger, eval_fn, rows, run_dir,
-                                 env_setup.reward_shift(cfg.env_name))
+        drv.run()
+        if cfg.offline_steps or cfg.online_steps:
             ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps + cfg.online_steps,
-                                             state.agent)
+                                             drv.rest.agent)
     finally:
-        logger.close()
-    print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps\n"
-          f"  run folder: {run_dir}\n  metrics:    {logger.csv} (and metrics.jsonl)\n"
+        drv.ckpt.close()
+        for lg in (logger, *seed_loggers):
+            lg.close()
+    print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps"
+          f"{f' x {cfg.num_seeds} seeds' if cfg.num_seeds > 1 else ''}\n"
+          f"  run folder: {run_dir}\n  metrics:    {logger.csv} (and metrics.jsonl"
+          + ("; per seed under seeds/, mean and /ci95 here" if seed_loggers else "") + ")\n"
           f"  config:     {run_dir / 'config.json'}"
           + (f"\n  clusters:   {cluster_png}" if cluster_png else "")
           + (f"\n  plots:      {run_dir / 'plots'}" if (run_dir / "plots").is_dir() else "")
           + (f"\n  checkpoint: {ckpt_dir} (agent; orbax)" if ckpt_dir else "")
+          + f"\n  resume:     {drv.ckpt.path} (full state; tper-train --resume {run_dir})"
           + f"\n  curves:     tper-plot {run_dir}", file=out)
-    return RunResult(run_dir=run_dir, state=state, metrics=rows, cluster_png=cluster_png)
+    state = seeds.join_offline(drv.offline, drv.rest)
+    return RunResult(run_dir=run_dir, state=state, metrics=drv.rows, cluster_png=cluster_png)
 
 
-def _offline_phase(cfg, trainer, logger, eval_fn, rows):
-    state = trainer.init_state
-    progress = Progress(cfg.offline_steps, "offline", cfg.progress)
-    done, next_eval = 0, cfg.eval_interval
-    while done < cfg.offline_steps:
-        length = min(cfg.log_interval, cfg.offline_steps - done)
-        t0 = time.perf_counter()
-        state, metrics = trainer.chunk(state, length)
-        row = host_metrics(metrics)  # blocks until the chunk is done
-        done += length
-        row["time/offline_steps_per_sec"] = length / (time.perf_counter() - t0)
-        # Chunks are not split at eval boundaries: every chunk length is a compilation.
-        due = done >= next_eval or done == cfg.offline_steps
-        if eval_fn is not None and cfg.eval_interval and due:
-            row.update(eval_fn(state.agent, done))
-            while next_eval <= done:
-                next_eval += cfg.eval_interval
-        logger.log(done, row)
-        rows.append({"step": done, **row})
-        progress.update(done, row, OFFLINE_KEYS)
-    return state
+def _mkdir(path: pathlib.Path) -> pathlib.Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create {path}: {e}") from e
+    return path
+
+
+def _write_text(path: pathlib.Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise OSError(f"cannot write {path}: {e}") from e
+
+
+def _mjx_eval(cfg: TrainConfig, seed_list: tuple[int, ...], h_exec: int):
+    """Evaluation of every seed's agent in one jitted (vmapped) MJX call; the key of seed s
+    at a step is ``fold_in(fold_in(PRNGKey(seed_s), 3), step)``."""
+    from tper_jit.train.evaluation import make_evaluate
+
+    eval_venv = env_setup.make_vec_env(cfg.env_name, cfg.eval_episodes)
+    evaluate = make_evaluate(eval_venv, h_exec)
+    base = [jax.random.fold_in(jax.random.PRNGKey(s), 3) for s in seed_list]
+    if len(seed_list) == 1:
+        def run_one(agent, step):
+            res = evaluate(agent, jax.random.fold_in(base[0], step))
+            return [{k: float(v) for k, v in res.items()}]
+        return run_one
+    many = jax.jit(jax.vmap(evaluate))
+
+    def run_many(agents, step):
+        keys = jax.numpy.stack([jax.random.fold_in(k, step) for k in base])
+        res = jax.device_get(many(agents, keys))
+        return [{k: float(v[s]) for k, v in res.items()} for s in range(len(seed_list))]
+    return run_many
 
 
 def weighted_chunk_means(metrics: dict[str, jax.Array]) -> dict[str, float]:
