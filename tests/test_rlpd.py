@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tper_jit.agents import rlpd
+from tper_jit.agents import rlpd, rlpd_networks
 from tper_jit.replay.gather import ChunkBatch
 
 B, D, A, H = 8, 3, 2, 3
@@ -193,6 +193,19 @@ def test_weights_multiply_per_sample_critic_loss(state, batch):
     jax.tree.map(np.testing.assert_array_equal, new.params["critic"], state.params["critic"])
 
 
+def test_polyak_target_update_after_each_critic_step(state, batch):
+    new, _, _ = _update_critic(state, batch, KEY, jnp.ones(B))
+    expect = jax.tree.map(lambda p, t: SMALL.tau * p + (1 - SMALL.tau) * t,
+                          new.params["critic"], state.target_critic)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 new.target_critic, expect)
+    assert int(new.step) == int(state.step) + 1
+    # a critic step leaves the actor, α and their optimiser states alone
+    for name in ("actor", "temperature"):
+        jax.tree.map(np.testing.assert_array_equal, new.params[name], state.params[name])
+        jax.tree.map(np.testing.assert_array_equal, new.opt_state[name], state.opt_state[name])
+
+
 def test_target_is_min_over_two_distinct_random_members(batch):
     """Target members output the constants c_e; y must be R_H + γ^H·m_H·min(c[idx])."""
     cfg = dataclasses.replace(SMALL, backup_entropy=False)
@@ -257,10 +270,10 @@ def test_tanh_gaussian_log_prob_matches_formula():
     rng = np.random.default_rng(3)
     u = np.concatenate([rng.normal(size=(5, 4)) * 3, np.full((1, 4), 8.0)])
     mean, log_std = rng.normal(size=(6, 4)), rng.uniform(-3, 1, (6, 4))
-    got = rlpd.tanh_gaussian_log_prob_terms(jnp.asarray(u), jnp.asarray(mean),
+    got = rlpd_networks.tanh_gaussian_log_prob_terms(jnp.asarray(u), jnp.asarray(mean),
                                             jnp.asarray(log_std))
     np.testing.assert_allclose(got, np_log_prob_terms(u, mean, log_std), rtol=1e-4, atol=1e-3)
-    a, logp = rlpd.sample_tanh_gaussian(jnp.asarray(mean), jnp.asarray(log_std), KEY)
+    a, logp = rlpd_networks.sample_tanh_gaussian(jnp.asarray(mean), jnp.asarray(log_std), KEY)
     u_s = mean + np.exp(log_std) * np.asarray(jax.random.normal(KEY, (6, 4)))
     np.testing.assert_allclose(a, np.tanh(u_s), **TOL)
     np.testing.assert_allclose(logp, np_log_prob_terms(u_s, mean, log_std).sum(-1), **TOL)

@@ -34,13 +34,17 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from tper_jit.agents.rlpd_networks import EnsembleCritic, TanhGaussianActor
+from tper_jit.agents.rlpd_networks import (
+    EnsembleCritic,
+    TanhGaussianActor,
+    sample_tanh_gaussian,
+    tanh_gaussian_log_prob_terms,
+)
 from tper_jit.replay.gather import ChunkBatch
 
 Params = Any  # a pytree of arrays
 
 BC_CLIP = 1.0 - 1e-6  # data actions are clipped into (−BC_CLIP, BC_CLIP) before atanh
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,30 +204,6 @@ def flat_actions(config: RLPDConfig, actions: jax.Array) -> jax.Array:
     if config.action_chunking:
         return actions.reshape(actions.shape[0], -1)
     return actions[:, 0]
-
-
-def tanh_gaussian_log_prob_terms(pre_tanh: jax.Array, mean: jax.Array,
-                                 log_std: jax.Array) -> jax.Array:
-    """Per-dimension log density of a = tanh(u), u ~ N(mean, σ²), at u = ``pre_tanh``.
-
-    log N(u; μ, σ) − log(1 − tanh²u), with the stable form
-    log(1 − tanh²u) = 2·(log 2 − u − softplus(−2u)).  All ``(..., K)``; sum the last axis for
-    the log-prob of the whole action.
-    """
-    z = (pre_tanh - mean) * jnp.exp(-log_std)
-    log_normal = -0.5 * jnp.square(z) - log_std - HALF_LOG_2PI
-    log_det = 2.0 * (math.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh))
-    return log_normal - log_det
-
-
-def sample_tanh_gaussian(mean: jax.Array, log_std: jax.Array,
-                         key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Reparameterised a = tanh(μ + σ·ε), ε ~ N(0, I) from ``key``.
-
-    ``mean, log_std (..., K)`` → ``(a (..., K), log π(a) (...))``.
-    """
-    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
-    return jnp.tanh(u), tanh_gaussian_log_prob_terms(u, mean, log_std).sum(axis=-1)
 
 
 def temperature(params: dict[str, Params]) -> jax.Array:

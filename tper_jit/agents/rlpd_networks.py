@@ -9,13 +9,15 @@
   The same module with ``num_qs = n`` applies a gathered subset of ``n`` members' parameters.
 - ``TanhGaussianActor``: ``ReluMLP(hidden_dims)`` (no LayerNorm) → linear heads for the mean
   and the log-std of a diagonal Gaussian over the pre-tanh action; log-std clipped to
-  ``[log_std_min, log_std_max]``.  Squashing and log-probabilities live in ``rlpd.py``.
+  ``[log_std_min, log_std_max]``.  ``sample_tanh_gaussian`` / ``tanh_gaussian_log_prob_terms``
+  squash its samples and give their log-densities.
 
 ``action_dim`` is the flat action the networks see: K = H·A with action chunking, A without.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -24,6 +26,7 @@ import jax.numpy as jnp
 
 # The reference initialises every Dense kernel orthogonally with gain √2 (ReLU gain).
 orthogonal = nn.initializers.orthogonal(jnp.sqrt(2.0))
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class ReluMLP(nn.Module):
@@ -95,3 +98,27 @@ class TanhGaussianActor(nn.Module):
                            bias_init=nn.initializers.zeros, name="log_std")(x)
         # A hard clip as in the reference: bounds σ to [e^-20, e^2] so log-probs stay finite.
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+def tanh_gaussian_log_prob_terms(pre_tanh: jax.Array, mean: jax.Array,
+                                 log_std: jax.Array) -> jax.Array:
+    """Per-dimension log density of a = tanh(u), u ~ N(mean, σ²), at u = ``pre_tanh``.
+
+    log N(u; μ, σ) − log(1 − tanh²u), with the stable form
+    log(1 − tanh²u) = 2·(log 2 − u − softplus(−2u)).  All ``(..., K)``; sum the last axis for
+    the log-prob of the whole action.
+    """
+    z = (pre_tanh - mean) * jnp.exp(-log_std)
+    log_normal = -0.5 * jnp.square(z) - log_std - HALF_LOG_2PI
+    log_det = 2.0 * (math.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh))
+    return log_normal - log_det
+
+
+def sample_tanh_gaussian(mean: jax.Array, log_std: jax.Array,
+                         key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised a = tanh(μ + σ·ε), ε ~ N(0, I) from ``key``.
+
+    ``mean, log_std (..., K)`` → ``(a (..., K), log π(a) (...))``.
+    """
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return jnp.tanh(u), tanh_gaussian_log_prob_terms(u, mean, log_std).sum(axis=-1)
