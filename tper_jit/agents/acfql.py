@@ -16,6 +16,10 @@ One ``update`` is one gradient step of one optimiser over all trainable paramete
 L_critic + L_actor (the actor terms never reach the critic's parameters and vice versa: the
 critic is frozen in the Q loss and the flow in the distillation target), then the Polyak
 target update θ̄ ← τθ + (1−τ)θ̄ with the new critic parameters.
+
+``critic="transformer"`` swaps the MLP critic for the sequence critic of ALGORITHM §9
+(``transformer_critic``); its batches need ``seq_observations`` (``replay.gather_seq``), and the
+actor's Q and best-of-n scores use its whole-chunk value Q_H.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
 from tper_jit.replay.gather import ChunkBatch
 
@@ -58,6 +63,11 @@ class ACFQLConfig:
     weight_decay: float = 0.0  # AdamW weight decay when > 0 (Adam otherwise)
     use_weighted_target: bool = False  # SARSA-weighted next value (ALGORITHM §6)
     beta: float = 0.5  # weight of the policy term in the SARSA-weighted target
+    critic: str = "mlp"  # mlp (Q of the whole chunk) | transformer (sequence critic, §9)
+    critic_d_model: int = 128  # transformer critic: token width
+    critic_num_heads: int = 8  # transformer critic: attention heads (divide d_model)
+    critic_num_layers: int = 2  # transformer critic: causal pre-LN blocks
+    critic_mlp_ratio: int = 4  # transformer critic: block MLP width / d_model
 
     def __post_init__(self):
         # Normalise a list from a command line to a tuple so the config stays hashable.
@@ -84,6 +94,7 @@ class ACFQLConfig:
              "must be an integer >= 1"),
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
             ("beta", 0.0 <= self.beta <= 1.0, "must be in [0, 1]"),
+            *tcritic.config_checks(self),
         ]
         for name, ok, why in checks:
             if not ok:
@@ -102,7 +113,7 @@ def _is_int(x) -> bool:
 
 
 class Networks(NamedTuple):
-    critic: Critic
+    critic: Critic | tcritic.TransformerCritic
     actor_bc_flow: FlowActor
     actor_onestep: OneStepActor
 
@@ -110,8 +121,12 @@ class Networks(NamedTuple):
 def make_networks(config: ACFQLConfig, action_dim: int) -> Networks:
     """The three module definitions for per-step action dim ``action_dim`` (A)."""
     k = config.flat_action_dim(action_dim)
+    if config.critic == "transformer":
+        critic = tcritic.from_config(config)
+    else:
+        critic = Critic(config.hidden_dims, config.num_qs, config.layer_norm)
     return Networks(
-        critic=Critic(config.hidden_dims, config.num_qs, config.layer_norm),
+        critic=critic,
         actor_bc_flow=FlowActor(config.hidden_dims, k),
         actor_onestep=OneStepActor(config.hidden_dims, k),
     )
@@ -188,6 +203,15 @@ def aggregate(qs: jax.Array, q_agg: str) -> jax.Array:
     raise ValueError(f"--agent.q_agg must be one of {Q_AGGS}, got {q_agg!r}")
 
 
+def chunk_q(nets: Networks, critic_params: Params, observations: jax.Array,
+            actions: jax.Array) -> jax.Array:
+    """Q(s, a) of whole chunks ``(..., D), (..., K) -> (E, ...)``: the MLP critic's output, or
+    the transformer critic's last token Q_H."""
+    if isinstance(nets.critic, tcritic.TransformerCritic):
+        return tcritic.chunk_q(nets.critic, critic_params, observations, actions)
+    return nets.critic.apply({"params": critic_params}, observations, actions)
+
+
 def flat_actions(config: ACFQLConfig, actions: jax.Array) -> jax.Array:
     """Data actions ``(B, H, A)`` → ``(B, K)``: the flattened chunk, or ``actions[:, 0]``."""
     if config.action_chunking:
@@ -229,7 +253,7 @@ def sample_actions(nets: Networks, params: dict[str, Params], observations: jax.
     noises = jax.random.normal(key, (b, n, k))
     obs_n = jnp.broadcast_to(observations[:, None, :], (b, n, observations.shape[-1]))
     cands = flow_actions(nets, params["actor_bc_flow"], obs_n, noises, config.flow_steps)
-    qs = nets.critic.apply({"params": params["critic"]}, obs_n, cands)  # (E, B, N)
+    qs = chunk_q(nets, params["critic"], obs_n, cands)  # (E, B, N)
     best = jnp.argmax(aggregate(qs, config.q_agg), axis=-1)  # (B,)
     return jnp.take_along_axis(cands, best[:, None, None], axis=1)[:, 0]
 
@@ -257,8 +281,17 @@ def critic_loss(nets: Networks, params: dict[str, Params], target_critic: Params
     Returns ``(loss, info, td_abs)`` with ``td_abs (B,) = |agg_ens Q(s_t, a) − y|`` (no
     gradient, not masked by ``valid``: consumers mask rows with ``valid[:, -1] == 0``);
     ``critic/td_error_mean`` averages it over the valid rows.
+
+    With ``critic="transformer"`` the loss is ALGORITHM §9's instead
+    (``transformer_critic.sequence_critic_loss``; ``key`` draws â = π(s_t)), same contract.
     """
     frozen = jax.lax.stop_gradient(params)
+    if config.critic == "transformer":
+        # §9: the sequence critic's targets need â = π(s_t), not π(s_{t+H}).
+        pi = sample_actions(nets, frozen, batch.observations, key, config)
+        return tcritic.sequence_critic_loss(
+            nets.critic, params["critic"], target_critic, batch, pi, config.discount,
+            lambda qs: aggregate(qs, config.q_agg), weights)
     h = config.horizon_length
     next_pi = sample_actions(nets, frozen, batch.next_observations, key, config)
     next_q = aggregate(
@@ -329,7 +362,7 @@ def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, key
     mu = nets.actor_onestep.apply({"params": params["actor_onestep"]}, obs, z)
     distill_loss = jnp.mean(jnp.square(mu - target))
     mu_c = jnp.clip(mu, -1.0, 1.0)
-    q = nets.critic.apply({"params": jax.lax.stop_gradient(params["critic"])}, obs, mu_c)
+    q = chunk_q(nets, jax.lax.stop_gradient(params["critic"]), obs, mu_c)
     q = q.mean(axis=0)  # (B,)
     q_loss = -q.mean()
     total = bc_loss + config.alpha * distill_loss + q_loss

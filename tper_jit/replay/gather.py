@@ -12,6 +12,8 @@ The critic uses index H−1 and bootstraps from ``next_observations`` = s_{t+H},
 observation stored on row t+H−1.  ``next_actions`` (B, H, A) = a_{t+H : t+2H} for the
 SARSA-weighted target (ALGORITHM §6); ``next_actions_valid`` is 0 where that data chunk does not
 exist (the episode ends inside the chunk, or row t+H has not been written).
+``seq_observations`` (the intermediate states the transformer critic bootstraps from) is left
+None here; ``gather_seq.add_seq_observations`` fills it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class ChunkBatch:
     successes: jax.Array  # (B, H) per-step success flags (0 on padded rows)
     episode_ids: jax.Array  # (B,) slots the chunks came from
     starts: jax.Array  # (B,) start offsets inside the episodes
+    # (B, H, D) s_{t+1..t+H}, only for the transformer critic: None unless attached by
+    # ``gather_seq.add_seq_observations`` (kept optional so other batches stay lean).
+    seq_observations: jax.Array | None = None
 
 
 def gather_chunks(store: TrajectoryStore, episode_ids: jax.Array, starts: jax.Array,

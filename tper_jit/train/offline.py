@@ -28,6 +28,7 @@ from tper_jit.replay import (
     cluster_setup,
     clustering,
     gather,
+    gather_seq,
     priorities,
     sample_stats,
     samplers,
@@ -103,6 +104,8 @@ def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_cluster
         s = sample(state.replay, k_sample, batch_size)
         batch = gather.gather_chunks(state.replay.store, s.episode_ids, s.starts,
                                      acfg.horizon_length, acfg.discount)
+        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
+            batch = gather_seq.add_seq_observations(state.replay.store, batch)
         agent, metrics, td_abs = acfql.update(state.agent, batch, k_update)
         metrics = {f"offline_agent/{k}": v for k, v in metrics.items()}
         metrics["offline_agent/td_abs_mean"] = td_abs.mean()

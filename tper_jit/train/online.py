@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from tper_jit.agents import acfql
-from tper_jit.replay import gather, priorities, sample_stats, samplers, store
+from tper_jit.replay import gather, gather_seq, priorities, sample_stats, samplers, store
 
 
 @struct.dataclass
@@ -93,6 +93,8 @@ def make_iteration(venv, acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, 
         s = sample(replay, k_sample, batch_size)
         batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, acfg.horizon_length,
                                      acfg.discount)
+        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
+            batch = gather_seq.add_seq_observations(replay.store, batch)
         agent, metrics, td_abs = acfql.update(agent, batch, k_update)
         metrics = {f"online_agent/{k}": v for k, v in metrics.items()}
         if use_tper:
