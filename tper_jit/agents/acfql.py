@@ -1,7 +1,8 @@
 """ACFQL: action-chunked flow Q-learning (ALGORITHM §1, §6) as pure functions.
 
     init(key, obs_dim, action_dim, config)  -> AgentState
-    update(state, batch, key, weights=None) -> (AgentState, metrics, td_abs (B,))
+    update(state, batch, key, weights=None, actor_batch=None)
+                                            -> (AgentState, metrics, td_abs (B,))
     act(state, observations, key)           -> actions (B, K) or (K,)
 
 Shapes: B batch, D observation dim, H = ``horizon_length``, A per-step action dim, and
@@ -263,6 +264,23 @@ def polyak(online: Params, target: Params, tau: float) -> Params:
     return jax.tree.map(lambda p, tp: tau * p + (1.0 - tau) * tp, online, target)
 
 
+class LossWeights(NamedTuple):
+    """Per-sample loss weights ``(B,)`` per term (OPER reweighting); None = unweighted.
+
+    ``update``/``total_loss`` accept one in place of the critic's ``(B,)`` weights array.
+    """
+
+    critic: jax.Array | None = None  # L_critic (policy evaluation)
+    actor_q: jax.Array | None = None  # L_q (policy improvement)
+    bc: jax.Array | None = None  # L_bc (flow matching, the policy constraint)
+    distill: jax.Array | None = None  # L_distill
+
+
+def _scale(x: jax.Array, w: jax.Array | None) -> jax.Array:
+    """``x (B, ...)`` times ``w (B,)`` broadcast over the trailing axes; ``x`` if w is None."""
+    return x if w is None else x * w.reshape(w.shape + (1,) * (x.ndim - 1))
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses
 
@@ -324,7 +342,8 @@ def critic_loss(nets: Networks, params: dict[str, Params], target_critic: Params
 
 
 def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, keys: UpdateKeys,
-               config: ACFQLConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+               config: ACFQLConfig, weights: LossWeights | None = None
+               ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """L_actor = L_bc + alpha·L_distill + L_q (distill-ddpg) or L_bc (best-of-n), ALGORITHM §1.
 
     - L_bc = mean_(B, H, A) valid_h · (v(s, x_t, t) − (a − x0))², x_t = (1−t)·x0 + t·a,
@@ -334,8 +353,11 @@ def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, key
       parameters, z ~ N(0, I) from ``keys.distill_noise``.
     - L_q = −mean_b mean_ens Q(s, clip μ(s, z)) with the critic frozen.
 
-    With best-of-n the distill/Q/mse metrics are reported as 0 (not computed).
+    With best-of-n the distill/Q/mse metrics are reported as 0 (not computed).  ``weights``
+    (``bc``, ``distill``, ``actor_q`` fields, each ``(B,)``) multiply the per-sample terms
+    inside the same means; ``actor/q`` stays the unweighted mean.
     """
+    w = LossWeights() if weights is None else weights
     obs = batch.observations
     a = flat_actions(config, batch.actions)  # (B, K)
     b, k = a.shape
@@ -346,9 +368,9 @@ def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, key
     sq = jnp.square(pred - (a - x0))
     if config.action_chunking:
         valid = batch.valid[:, :, None]  # (B, H, 1)
-        bc_loss = jnp.mean(sq.reshape(batch.actions.shape) * valid)
+        bc_loss = jnp.mean(_scale(sq.reshape(batch.actions.shape) * valid, w.bc))
     else:
-        bc_loss = jnp.mean(sq * batch.valid[:, :1])
+        bc_loss = jnp.mean(_scale(sq * batch.valid[:, :1], w.bc))
 
     zero = jnp.zeros((), bc_loss.dtype)
     if config.actor_type == "best-of-n":
@@ -360,11 +382,11 @@ def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, key
     target = flow_actions(nets, jax.lax.stop_gradient(params["actor_bc_flow"]), obs, z,
                           config.flow_steps)
     mu = nets.actor_onestep.apply({"params": params["actor_onestep"]}, obs, z)
-    distill_loss = jnp.mean(jnp.square(mu - target))
+    distill_loss = jnp.mean(_scale(jnp.square(mu - target), w.distill))
     mu_c = jnp.clip(mu, -1.0, 1.0)
     q = chunk_q(nets, jax.lax.stop_gradient(params["critic"]), obs, mu_c)
     q = q.mean(axis=0)  # (B,)
-    q_loss = -q.mean()
+    q_loss = -_scale(q, w.actor_q).mean()
     total = bc_loss + config.alpha * distill_loss + q_loss
     info = {
         "actor/bc_flow_loss": bc_loss,
@@ -379,21 +401,29 @@ def actor_loss(nets: Networks, params: dict[str, Params], batch: ChunkBatch, key
 
 def total_loss(params: dict[str, Params], target_critic: Params, batch: ChunkBatch,
                key: jax.Array, config: ACFQLConfig, action_dim: int,
-               weights: jax.Array | None = None
+               weights: jax.Array | LossWeights | None = None,
+               actor_batch: ChunkBatch | None = None
                ) -> tuple[jax.Array, tuple[dict[str, jax.Array], jax.Array]]:
     """L_critic + L_actor for ``params`` with the keys of ``split_update_key(key)``.
 
     Returns ``(loss, (metrics, td_abs (B,)))``; ``weights (B,)`` scale the per-sample critic
-    loss (ones when None).
+    loss (ones when None); a ``LossWeights`` weights each term separately.  ``actor_batch``
+    (default ``batch``) feeds the actor losses, e.g. OPER's two-sampler mode.
     """
     _check_batch(batch, config, action_dim)
     nets = make_networks(config, action_dim)
     keys = split_update_key(key)
-    if weights is None:
-        weights = jnp.ones(batch.observations.shape[:1], jnp.float32)
+    lw = weights if isinstance(weights, LossWeights) else LossWeights(critic=weights)
+    critic_w = lw.critic
+    if critic_w is None:
+        critic_w = jnp.ones(batch.observations.shape[:1], jnp.float32)
     c_loss, c_info, td_abs = critic_loss(nets, params, target_critic, batch, keys.next_actions,
-                                         config, weights)
-    a_loss, a_info = actor_loss(nets, params, batch, keys, config)
+                                         config, critic_w)
+    if actor_batch is None:
+        actor_batch = batch
+    else:
+        _check_batch(actor_batch, config, action_dim)
+    a_loss, a_info = actor_loss(nets, params, actor_batch, keys, config, lw)
     return c_loss + a_loss, ({**c_info, **a_info}, td_abs)
 
 
@@ -417,18 +447,22 @@ def _check_batch(batch: ChunkBatch, config: ACFQLConfig, action_dim: int) -> Non
 
 
 def update(state: AgentState, batch: ChunkBatch, key: jax.Array,
-           weights: jax.Array | None = None
+           weights: jax.Array | LossWeights | None = None,
+           actor_batch: ChunkBatch | None = None
            ) -> tuple[AgentState, dict[str, jax.Array], jax.Array]:
     """One gradient step on critic + actor, then the Polyak target update.
 
     ``batch``: a ``ChunkBatch`` with B chunks of H = ``horizon_length`` steps.  ``weights``
-    ``(B,)`` multiply the per-sample critic loss (default ones).  Returns
+    ``(B,)`` multiply the per-sample critic loss (default ones); a ``LossWeights`` sets the
+    critic, actor-Q, BC and distillation weights separately (OPER reweighting).
+    ``actor_batch`` (default ``batch``) is the batch of the actor losses.  Returns
     ``(state, metrics, td_abs)`` with scalar ``metrics`` and ``td_abs (B,)`` =
     |agg_ens Q(s_t, a) − y| before the step (no gradient).  Pure; jit/scan/vmap-safe.
     """
     config = state.config
     grads, (metrics, td_abs) = jax.grad(total_loss, has_aux=True)(
-        state.params, state.target_critic, batch, key, config, state.action_dim, weights)
+        state.params, state.target_critic, batch, key, config, state.action_dim, weights,
+        actor_batch)
     updates, opt_state = make_optimizer(config).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     target_critic = polyak(params["critic"], state.target_critic, config.tau)

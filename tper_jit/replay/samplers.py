@@ -15,6 +15,9 @@ Samplers (``SamplerConfig.kind``):
 - ``mixture``: ``offline_fraction`` of each batch transition-uniform from offline episodes,
   the rest from online episodes (RLPD symmetric sampling); all offline while no online row
   exists.
+- ``oper``: offline rows ∝ OPER priorities p (ALGORITHM §7), exact per (episode, start) pair
+  through a row-level sum-tree (``tper_jit.oper.state``); starts by the trajectory rule
+  (``allow_tail_starts``).  Needs ``init_replay(..., oper_probs=p)``.
 
 Start rules: ``all`` t ~ U{0..L−1}; ``head`` t ~ U{0..max(0, L−H)} (the reference's
 trajectory samplers; chunks never need padding unless L < H); ``last`` t = max(0, L−H);
@@ -31,10 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from tper_jit.oper import state as oper_state
 from tper_jit.replay import priorities, sum_tree
 from tper_jit.replay.store import TrajectoryStore
 
-SAMPLER_KINDS = ("transition", "trajectory", "cluster", "tper", "mixture")
+SAMPLER_KINDS = ("transition", "trajectory", "cluster", "tper", "mixture", "oper")
 
 
 class Sample(NamedTuple):
@@ -49,6 +53,7 @@ class ReplayState:
     priorities: priorities.PriorityState
     cluster_tree: sum_tree.SumTree  # leaf = 1/(K |C(τ)|) for clustered offline episodes
     online_step: jax.Array  # int32 env steps taken online (drives the T-PER warmup)
+    oper: oper_state.OPERState | None = None  # OPER priorities; None unless oper_probs given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +93,17 @@ def cluster_leaves(cluster_ids: np.ndarray, num_slots: int) -> np.ndarray:
 
 
 def init_replay(store: TrajectoryStore, cfg: SamplerConfig,
-                cluster_ids: np.ndarray | None = None) -> ReplayState:
-    """Bundle a store with the sampler states it needs (host, once)."""
+                cluster_ids: np.ndarray | None = None, oper_probs: np.ndarray | None = None
+                ) -> ReplayState:
+    """Bundle a store with the sampler states it needs (host, once).
+
+    ``oper_probs`` ``(N_off,)``: normalised OPER priorities of the offline rows (required by
+    kind ``oper``; also usable by any kind for OPER reweighting).
+    """
+    if cfg.kind == "oper" and oper_probs is None:
+        raise ValueError("sampler kind 'oper' needs oper_probs (normalised OPER priorities)")
+    oper = None if oper_probs is None else oper_state.build_oper_state(
+        store, oper_probs, cfg.horizon, _traj_rule(cfg))
     prio, store = priorities.init_priorities(store, cfg.tper)
     if cluster_ids is None:
         cluster_ids = np.asarray(store.episodes.cluster[: store.num_offline_episodes])
@@ -99,7 +113,7 @@ def init_replay(store: TrajectoryStore, cfg: SamplerConfig,
         leaves = np.zeros(store.num_slots, np.float32)
     return ReplayState(store=store, priorities=prio,
                        cluster_tree=sum_tree.create(store.num_slots, jnp.asarray(leaves)),
-                       online_step=jnp.int32(0))
+                       online_step=jnp.int32(0), oper=oper)
 
 
 def draw_starts(store: TrajectoryStore, key: jax.Array, episode_ids: jax.Array, horizon: int,
@@ -196,8 +210,19 @@ def sample_mixture(state: ReplayState, key: jax.Array, batch_size: int, cfg: Sam
     return Sample(ids, starts, jnp.where(is_off, p_off, p_on))
 
 
+def sample_oper(state: ReplayState, key: jax.Array, batch_size: int, cfg: SamplerConfig
+                ) -> Sample:
+    """Offline rows ∝ OPER leaves p_i·[valid start], mapped to their (episode, start) pairs."""
+    if state.oper is None:
+        raise ValueError("sampler kind 'oper' needs a ReplayState built with oper_probs")
+    rows, probs = sum_tree.sample(state.oper.tree, key, batch_size, stratified=cfg.stratified)
+    ids, starts = oper_state.row_to_pair(state.store, rows)
+    return Sample(ids, starts, probs)
+
+
 _SAMPLERS = {"transition": sample_transitions, "trajectory": sample_trajectories,
-             "cluster": sample_cluster, "tper": sample_tper, "mixture": sample_mixture}
+             "cluster": sample_cluster, "tper": sample_tper, "mixture": sample_mixture,
+             "oper": sample_oper}
 
 
 def make_sampler(cfg: SamplerConfig):

@@ -1,0 +1,1 @@
+"""OPER: offline prioritized experience replay (ALGORITHM §7, seed 002)."""
