@@ -1,0 +1,151 @@
+"""Vmapped multi-seed training: seeds differ, seed s equals a single run with seed s, the
+offline block is held once, aggregation, and the sharded path on 4 host devices."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.data.common import make_synthetic_dataset
+from tper_jit.train import seeds
+from tper_jit.train.config import parse_args
+from tper_jit.train.offline import make_offline_trainer
+from tper_jit.train.run import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+ONLINE = {"env_name": "lift", "offline_steps": 20, "online_steps": 16, "log_interval": 10,
+          "num_envs": 2, "horizon_length": 2, "eval_interval": 16, "eval_episodes": 2,
+          "start_training": 4, "ptr_warmup_steps": 6, "use_ptr_backward": True,
+          "use_ptr_online_priority": True, "buffer_size": 400, "wandb": False,
+          "progress": False, "save_interval": 0}
+
+
+def _cfg(tmp, **over):
+    flags = {**ONLINE, "save_dir": tmp, **over}
+    return parse_args([f"--{k}={v}" for k, v in flags.items()] + TINY, ACFQLConfig)
+
+
+def _rows(path):
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
+            for line in pathlib.Path(path).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+    tmp = tmp_path_factory.mktemp("seeds")
+    multi = train(_cfg(tmp, num_seeds=3, seed=5), ds)
+    single = train(_cfg(tmp, seed=6), ds)
+    return multi, single
+
+
+def test_vmapped_seeds_differ(runs):
+    multi, _ = runs
+    params = jax.tree.leaves(multi.state.agent.params)
+    assert all(x.shape[0] == 3 for x in params)
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert any(not np.allclose(x[a], x[b]) for x in params)
+    per_seed = [_rows(multi.run_dir / "seeds" / f"seed{s}" / "metrics.jsonl") for s in (5, 6, 7)]
+    losses = [r[-1]["online_agent/critic/critic_loss"] for r in per_seed]
+    assert len(set(losses)) == 3, losses
+
+
+def test_seed_s_of_the_vmapped_run_equals_a_single_run(runs):
+    multi, single = runs
+    for x, y in zip(jax.tree.leaves(multi.state.agent.params),
+                    jax.tree.leaves(single.state.agent.params), strict=True):
+        np.testing.assert_allclose(np.asarray(x[1]), np.asarray(y), rtol=2e-4, atol=2e-5)
+    a = _rows(multi.run_dir / "seeds" / "seed6" / "metrics.jsonl")
+    b = _rows(single.run_dir / "metrics.jsonl")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20, 28, 36]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            np.testing.assert_allclose(ra[k], rb[k], rtol=1e-3, atol=1e-4, err_msg=k)
+    # the replay (episode table, online rings) of seed 6 is the single run's
+    np.testing.assert_array_equal(np.asarray(multi.state.replay.store.streams.cursor[1]),
+                                  np.asarray(single.state.replay.store.streams.cursor))
+
+
+def test_main_log_is_the_mean_with_a_95_ci(runs):
+    multi, _ = runs
+    main = _rows(multi.run_dir / "metrics.jsonl")
+    per_seed = [_rows(multi.run_dir / "seeds" / f"seed{s}" / "metrics.jsonl") for s in (5, 6, 7)]
+    k = "offline_agent/critic/critic_loss"
+    vals = np.array([r[0][k] for r in per_seed])
+    assert main[0][k] == pytest.approx(vals.mean())
+    half = 4.303 * vals.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert main[0][f"{k}/ci95"] == pytest.approx(half)
+    assert "eval/success_rate/ci95" in main[-1]
+    cfg = json.loads((multi.run_dir / "config.json").read_text())
+    assert cfg["seeds"] == [5, 6, 7]
+
+
+def test_offline_block_is_held_once(runs):
+    multi, _ = runs
+    off = multi.state.replay.store.offline
+    assert off.observations.shape == (400, 19)  # no seed axis
+    assert multi.state.replay.store.episodes.mu.shape[0] == 3  # per-seed priorities
+
+
+def test_compiled_chunk_does_not_copy_the_offline_block_per_seed():
+    ds = make_synthetic_dataset(19, n=20_000, episode_length=100, env_name="lift")
+    cfg = parse_args(["--env_name=lift", "--online_steps=0", *TINY], ACFQLConfig)
+    tr = make_offline_trainer(cfg, ds, seeds=(0, 1, 2, 3))
+    off = tr.init_state.replay.store.offline
+    rest = seeds.stack([seeds.split_offline(s)[1] for s in tr.init_states])
+    ma = seeds.batch_chunk(tr.scan, 4, num_static=1).lower(off, rest, 10).compile() \
+        .memory_analysis()
+    off_bytes = sum(x.nbytes for x in jax.tree.leaves(off))
+    rest_bytes = sum(x.nbytes for x in jax.tree.leaves(rest))
+    assert ma.argument_size_in_bytes <= off_bytes + rest_bytes  # offline counted once
+    assert ma.temp_size_in_bytes < 0.25 * off_bytes  # and never materialised per seed
+
+
+def test_aggregate_and_t_quantile():
+    rows = [{"a": 1.0, "time/x": 1.0}, {"a": 3.0, "time/x": 2.0}, {"a": float("nan")}]
+    out = seeds.aggregate(rows)
+    assert out["a"] == 2.0 and out["a/ci95"] == pytest.approx(12.706 * np.sqrt(2) / np.sqrt(2))
+    assert "time/x/ci95" not in out
+    assert seeds.t_quantile(5) == 2.776 and seeds.t_quantile(1000) == 1.96
+
+
+SHARDED = """
+import jax, numpy as np, sys
+from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.data.common import make_synthetic_dataset
+from tper_jit.train.config import parse_args
+from tper_jit.train.run import train
+assert jax.device_count() == 4, jax.devices()
+ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+out = {}
+for shard in (True, False):
+    flags = ["--env_name=lift", "--offline_steps=20", "--online_steps=0", "--log_interval=10",
+             "--eval_interval=0", "--num_seeds=4", "--wandb=False", "--progress=False",
+             f"--shard_seeds={shard}", f"--save_dir={sys.argv[1]}", "--agent.hidden_dims=16",
+             "--agent.batch_size=8", "--agent.flow_steps=2"]
+    r = train(parse_args(flags, ACFQLConfig), ds)
+    leaves = jax.tree.leaves(r.state.agent.params)
+    if shard:
+        assert len(leaves[0].sharding.device_set) == 4, leaves[0].sharding
+    out[shard] = [np.asarray(x) for x in leaves]
+for a, b in zip(out[True], out[False]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+print("SHARDED_OK")
+"""
+
+
+def test_sharded_seeds_on_four_host_devices_match_unsharded(tmp_path):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([sys.executable, "-c", SHARDED, str(tmp_path)], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "SHARDED_OK" in p.stdout and "4 seeds on 4 devices" in p.stdout
