@@ -108,13 +108,14 @@ class Driver:
                                "check the dataset's rewards.")
 
     def _log(self, step: int, rows: list[dict[str, float]]) -> dict[str, float]:
-        self._check_finite(step, rows)
+        # A diverged row is still written (it is the diagnosis), then the run stops.
         for lg, row in zip(self.seed_loggers, rows, strict=False):
             lg.log(step, row)
         main = rows[0] if self.num_seeds == 1 else seeds.aggregate(rows)
         self.logger.log(step, main)
         self.rows.append({"step": step, **main})
         self.pos.rows += 1
+        self._check_finite(step, rows)
         return main
 
     def _save(self, step: int) -> None:
