@@ -48,3 +48,11 @@ def test_online_bench_runs_tiny():
     out = online.run(p.parse_args(["--num-envs", "2", "--horizon", "2", "--batch", "8",
                                    "--hidden", "16", "--iterations", "1", "--repeats", "1"]))
     assert out["fused_grad"] > 0 and out["host_grad"] > 0
+
+
+def test_seeds_bench_runs_tiny_and_reports_per_seed_ratios(capsys):
+    out = bench_main(["seeds", "--seeds", "1", "2", "--steps", "3", "--hidden", "8",
+                      "--batch", "8", "--rows", "400", "--repeats", "1", "--num-envs", "2"])
+    assert out == 0
+    text = capsys.readouterr().out
+    assert "| 1 |" in text and "| 2 |" in text and "per-seed cost vs S=1" in text

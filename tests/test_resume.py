@@ -221,3 +221,16 @@ def test_bad_seed_flags_fail_before_anything_runs():
         parse_args(["--num_seeds=0"], ACFQLConfig)
     with pytest.raises(ValueError, match="--save_interval must be >= 0"):
         parse_args(["--save_interval=-1"], ACFQLConfig)
+
+
+def test_unreachable_wandb_falls_back_to_offline_and_training_goes_on(data, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("TPER_WANDB_INIT_TIMEOUT", "10")
+    cfg = parse_args([*OFFLINE, "--offline_steps=2", "--save_interval=0", "--wandb=True",
+                      "--entity=nobody", f"--save_dir={tmp_path}"], ACFQLConfig)
+    result = train(cfg, data)
+    assert [r["step"] for r in result.metrics] == [1, 2]
+    assert list(result.run_dir.glob("wandb/offline-run-*")), "no offline wandb run written"

@@ -149,3 +149,14 @@ def test_sharded_seeds_on_four_host_devices_match_unsharded(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "SHARDED_OK" in p.stdout and "4 seeds on 4 devices" in p.stdout
+
+
+def test_tper_plot_draws_one_curve_per_seed_of_a_multi_seed_run(runs, tmp_path, capsys):
+    from tper_jit.plots import load_curves, main
+
+    multi, _ = runs
+    curves = load_curves(multi.run_dir, "eval/success_rate")
+    assert len(curves) == 3
+    assert main([str(multi.run_dir), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert "  3  " in capsys.readouterr().out  # n = 3 curves in the group

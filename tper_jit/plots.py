@@ -85,10 +85,17 @@ def load_curves(run_dir: str | Path, metric: str = "eval/success_rate",
       written, so the x = 0 point is the last offline evaluation.
     * Rows where the metric is missing or not finite are skipped.  x is sorted ascending.
 
+    * A multi-seed run folder (``--num_seeds``, with ``seeds/seed<K>/metrics.jsonl``) gives
+      one curve per seed from those logs (its own ``metrics.jsonl`` holds their mean).
+
     Raises ``ValueError`` naming the folder if it is missing, has no or an empty
     ``metrics.jsonl``, or never logs ``metric``.
     """
     run_dir = Path(run_dir)
+    per_seed = sorted(run_dir.glob("seeds/seed*/metrics.jsonl"),
+                      key=lambda p: int(p.parent.name[4:]) if p.parent.name[4:].isdigit() else 0)
+    if per_seed:
+        return [c for p in per_seed for c in load_curves(p.parent, metric, x_key)]
     rows = _read_rows(run_dir)
     seeds: set[int] = set()
     plain = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tper_jit.bench import online, sampler, update
+from tper_jit.bench import online, sampler, seeds, update
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler.add_arguments(sub.add_parser("sampler", help=sampler.__doc__.splitlines()[0]))
     update.add_arguments(sub.add_parser("update", help=update.__doc__.splitlines()[0]))
     online.add_arguments(sub.add_parser("online", help=online.__doc__.splitlines()[0]))
+    seeds.add_arguments(sub.add_parser("seeds", help=seeds.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
     if args.name == "online":
         online.run(args)
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         sampler.run(args)
     elif args.name == "update":
         update.run(args)
+    elif args.name == "seeds":
+        seeds.run(args)
     return 0
 
 

@@ -93,10 +93,13 @@ class MetricLogger:
             self.wandb_note = "not installed"
             return
         mode = os.environ.get("WANDB_MODE") or ("online" if entity else "offline")
+        # An unreachable server must cost seconds, not wandb's default minutes.
+        timeout = float(os.environ.get("TPER_WANDB_INIT_TIMEOUT", "30"))
         try:
             self.wandb_run = wandb.init(project=project, entity=entity or None, group=group,
                                         name=name, dir=str(self.run_dir), mode=mode,
-                                        config=config, reinit="finish_previous")
+                                        config=config, reinit="finish_previous",
+                                        settings=wandb.Settings(init_timeout=timeout))
             self.wandb_note = mode
         except Exception as e:  # noqa: BLE001 - an unreachable wandb must never stop training
             if mode != "offline":
