@@ -66,6 +66,7 @@ class TrainConfig:
     shard_seeds: bool = True  # split the seed axis over the devices when several exist
     resume: str = ""  # a run folder to continue from its newest checkpoint
     agent: dict = dataclasses.field(default_factory=dict)  # overrides of the agent config
+    oper: dict = dataclasses.field(default_factory=dict)  # OPER settings (--oper.<key>)
 
     def __post_init__(self):
         _positive(self, "offline_steps", allow_zero=True)
@@ -179,6 +180,7 @@ def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
     """Parse ``--flag=value`` / ``--flag value`` / ``--agent.key=value`` / ``--config FILE``."""
     flags: dict[str, str] = {}
     agent: dict[str, str] = {}
+    oper: dict[str, str] = {}
     preset: dict[str, Any] = {}
     i = 0
     types = _field_types(TrainConfig)
@@ -201,11 +203,13 @@ def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
             preset = load_preset(value)
         elif name.startswith("agent."):
             agent[name[len("agent."):]] = value
-        elif name in types and name != "agent":
+        elif name.startswith("oper."):
+            oper[name[len("oper."):]] = value
+        elif name in types and name not in ("agent", "oper"):
             flags[name] = value
         else:
-            raise _unknown(name, [n for n in types if n != "agent"] + ["config"])
-    merged: dict[str, Any] = {k: v for k, v in preset.items() if k != "agent"}
+            raise _unknown(name, [n for n in types if n not in ("agent", "oper")] + ["config"])
+    merged: dict[str, Any] = {k: v for k, v in preset.items() if k not in ("agent", "oper")}
     for k in merged:
         if k not in types:
             raise _unknown(k, types)
@@ -222,4 +226,13 @@ def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
                 raise _unknown(k, atypes, prefix="--agent.")
         agent_over = {k: coerce(v, atypes[k], f"agent.{k}") for k, v in agent_over.items()}
     kwargs["agent"] = agent_over
+    from tper_jit.oper.config import OPERConfig
+
+    oper_over = {**preset.get("oper", {}), **oper}
+    otypes = _field_types(OPERConfig)
+    for k in oper_over:
+        if k not in otypes:
+            raise _unknown(k, otypes, prefix="--oper.")
+    kwargs["oper"] = {k: coerce(v, otypes[k], f"oper.{k}") for k, v in oper_over.items()}
+    OPERConfig(**kwargs["oper"])  # validate now, before any data is read
     return TrainConfig(**kwargs)

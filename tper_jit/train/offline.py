@@ -24,6 +24,8 @@ from flax import struct
 
 from tper_jit.agents import acfql
 from tper_jit.data.common import FlatDataset
+from tper_jit.oper import reweight as oper_reweight
+from tper_jit.oper.config import OPERConfig
 from tper_jit.replay import (
     cluster_setup,
     clustering,
@@ -62,8 +64,22 @@ def tper_config(cfg: TrainConfig) -> priorities.TPERConfig:
                                  warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
 
 
+def oper_config(cfg: TrainConfig) -> OPERConfig | None:
+    """The OPER settings of ``--oper.*``, or None when OPER is off (no resample/reweight)."""
+    ocfg = OPERConfig(**cfg.oper)
+    return ocfg if (ocfg.resample or ocfg.reweight) else None
+
+
 def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
+    """Transition-uniform, cluster-balanced (``--cluster_sampler``) or OPER resampling
+    (``--oper.resample``; with ``--oper.two_sampler`` only the actor batch is resampled)."""
     kind = "cluster" if cfg.cluster_sampler else "transition"
+    ocfg = oper_config(cfg)
+    if ocfg is not None and ocfg.resample:
+        if cfg.cluster_sampler:
+            raise ValueError("--oper.resample and --cluster_sampler both choose the offline "
+                             "sampler; use one of them")
+        kind = oper_reweight.sampler_kinds(ocfg, kind)[0]
     return samplers.SamplerConfig(kind=kind, horizon=cfg.horizon_length, tper=tper_config(cfg))
 
 
@@ -86,27 +102,44 @@ def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerC
     """Store + (optional) clustering + sampler states, on the host, once.  ``store_kwargs``
     size the online rings (``num_streams``, ``rows_per_stream``, ``max_episode_length``)."""
     st = store.build(**dataset.store_arrays(), **(store_kwargs or {}))
+    ocfg = oper_config(cfg)
+    oper_probs = None if ocfg is None else oper_reweight.dataset_priorities(dataset, ocfg)
     result = None
     if scfg.kind == "cluster":
         st, result = cluster_setup.cluster_offline_episodes(
             st, cfg.cluster_k_value, use_pca=cfg.cluster_pca, seed=cfg.cluster_seed,
             plot_path=plot_path)
-    return samplers.init_replay(st, scfg), result
+    return samplers.init_replay(st, scfg, oper_probs=oper_probs), result
 
 
-def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_clusters: int):
-    """The scan body: one offline gradient step."""
+def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_clusters: int,
+              ocfg: OPERConfig | None = None):
+    """The scan body: one offline gradient step (with OPER reweighting / two samplers when
+    ``ocfg`` says so)."""
     sample = samplers.make_sampler(scfg)
     batch_size = acfg.batch_size
+    two = ocfg is not None and ocfg.resample and ocfg.two_sampler
+    sample_actor = samplers.make_sampler(dataclasses.replace(scfg, kind="oper")) if two else None
+
+    def gather_batch(store_, s):
+        batch = gather.gather_chunks(store_, s.episode_ids, s.starts, acfg.horizon_length,
+                                     acfg.discount)
+        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
+            batch = gather_seq.add_seq_observations(store_, batch)
+        return batch
 
     def step(state: TrainState, _):
         key, k_sample, k_update = jax.random.split(state.key, 3)
         s = sample(state.replay, k_sample, batch_size)
-        batch = gather.gather_chunks(state.replay.store, s.episode_ids, s.starts,
-                                     acfg.horizon_length, acfg.discount)
-        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
-            batch = gather_seq.add_seq_observations(state.replay.store, batch)
-        agent, metrics, td_abs = acfql.update(state.agent, batch, k_update)
+        batch = gather_batch(state.replay.store, s)
+        s_actor, actor_batch = None, None
+        if two:
+            s_actor = sample_actor(state.replay, jax.random.fold_in(k_sample, 1), batch_size)
+            actor_batch = gather_batch(state.replay.store, s_actor)
+        weights = None if ocfg is None else oper_reweight.loss_weights(
+            ocfg, state.replay, s, s_actor)
+        agent, metrics, td_abs = acfql.update(state.agent, batch, k_update, weights,
+                                              actor_batch)
         metrics = {f"offline_agent/{k}": v for k, v in metrics.items()}
         metrics["offline_agent/td_abs_mean"] = td_abs.mean()
         if num_clusters:
@@ -141,7 +174,7 @@ def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
     states = tuple(init_train_state(s, replay, dataset.obs_dim, dataset.action_dim, acfg)
                    for s in seeds)
     state = states[0]
-    step = make_step(acfg, scfg, num_clusters)
+    step = make_step(acfg, scfg, num_clusters, oper_config(cfg))
 
     def chunk(state: TrainState, length: int):
         state, metrics = jax.lax.scan(step, state, None, length=length)
