@@ -26,15 +26,15 @@ def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
     offline = [r for r in rows if "offline_agent/critic/critic_loss" in r]
     online = [r for r in rows if "env/env_steps" in r]
     assert [r["step"] for r in offline] == [20]
-    # logged step = offline steps + nominal env steps (iterations · N · H, here 8 per chunk)
-    assert [r["step"] for r in online] == [28, 36, 44, 52]
+    # logged step = offline steps + nominal env steps (iterations · N · H: 5 · 2 · 2 per chunk)
+    assert [r["step"] for r in online] == [40, 60]
     assert all(0 < r["env/env_steps"] <= r["step"] - 20 for r in online)
     assert "online_agent/critic/critic_loss" in online[-1]
     assert "ptr/sample_online/priority_mean" in online[-1]
     assert all("eval/success_rate" in r for r in (offline[0], online[-1]))
     assert list((result.run_dir / "plots").glob("priorities_*.png"))
     assert checkpoint.latest_step(result.run_dir) == 50
-    assert checkpoint.RunCheckpointer(result.run_dir).latest_step() == 52
+    assert checkpoint.RunCheckpointer(result.run_dir).latest_step() == 60
     # the online phase wrote its episodes into the replay
     st = result.state.replay.store
     assert int(result.state.env_steps) == int(np.asarray(st.streams.cursor).sum())
