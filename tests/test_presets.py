@@ -14,7 +14,13 @@ PRESETS = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").rglob
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_parses(preset):
     cfg = parse_args(["--config", str(preset)], ACFQLConfig)
-    assert agent_config(cfg).alpha == 100.0
+    acfg = agent_config(cfg)
+    if cfg.agent_type == "rlpd":
+        assert cfg.offline_steps == 0 and cfg.symmetric_sampling and acfg.utd_ratio == 20
+        assert acfg.action_chunking == (preset.stem != "rlpd")
+        assert acfg.bc_alpha == (0.01 if preset.stem == "qc_rlpd" else 0.0)
+    else:
+        assert acfg.alpha == 100.0
 
 
 def test_presets_exist():

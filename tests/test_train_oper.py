@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from test_train_offline import write_robomimic
 
 from tper_jit.cli import main
 from tper_jit.oper.__main__ import main as oper_main
-
-from test_train_offline import write_robomimic
 
 COMMON = ["--env_name=lift-mh-low", "--offline_steps=20", "--online_steps=0",
           "--log_interval=10", "--horizon_length=4", "--wandb=False", "--progress=False",

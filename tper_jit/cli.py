@@ -26,10 +26,17 @@ def _help() -> str:
         if f.name != "agent":
             default = f.default if f.default is not dataclasses.MISSING else "{}"
             lines.append(f"  --{f.name}={default}")
-    lines += ["", "agent flags (default):"]
-    for f in dataclasses.fields(ACFQLConfig):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        lines.append(f"  --agent.{f.name}={default}")
+    from tper_jit.agents.rlpd import RLPDConfig
+    from tper_jit.oper.config import OPERConfig
+
+    for title, cls in (("agent flags, --agent_type=acfql (default):", ACFQLConfig),
+                       ("agent flags, --agent_type=rlpd (default):", RLPDConfig),
+                       ("OPER flags (default):", OPERConfig)):
+        lines += ["", title]
+        prefix = "--oper." if cls is OPERConfig else "--agent."
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"  {prefix}{f.name}={default}")
     return "\n".join(lines)
 
 

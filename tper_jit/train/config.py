@@ -25,6 +25,7 @@ class TrainConfig:
     env_name: str = "cube-single-play-singletask-task1-v0"  # task: dataset (and eval env)
     run_group: str = "Debug"  # run folder group (and wandb group)
     seed: int = 0  # seed of everything (params, sampling, envs)
+    agent_type: str = "acfql"  # acfql | rlpd (the --agent.* keys follow its config)
     offline_steps: int = 1_000_000  # gradient steps on the offline data
     online_steps: int = 1_000_000  # env steps of online fine-tuning (online phase issue)
     horizon_length: int = 5  # H, action chunk length (also sets agent.horizon_length)
@@ -37,6 +38,8 @@ class TrainConfig:
     cluster_seed: int = 0  # K-means seed (data set-up, shared by every seed of a run)
     use_ptr_backward: bool = False  # online: trajectory-priority sampling (historical name)
     use_ptr_online_priority: bool = False  # online episodes join the priority sampler
+    symmetric_sampling: bool = False  # online: RLPD batches, offline_fraction from offline data
+    offline_fraction: float = 0.5  # share of offline chunks with --symmetric_sampling
     metric: str = "td_error_rank"  # T-PER priority metric
     ptr_warmup_steps: int = 20_000  # online steps of transition-uniform sampling first
     backward: str = "none"  # PTR start rule: none | last | sweep (True means last)
@@ -84,6 +87,11 @@ class TrainConfig:
         _positive(self, "num_seeds")
         _positive(self, "save_interval", allow_zero=True)
         _positive(self, "keep_checkpoints")
+        if not 0.0 <= self.offline_fraction <= 1.0:
+            raise ValueError(f"--offline_fraction must be in [0, 1], got {self.offline_fraction}")
+        if self.symmetric_sampling and self.use_ptr_backward:
+            raise ValueError("--symmetric_sampling and --use_ptr_backward both choose the online "
+                             "sampler; use one of them")
         if not 0.0 < self.discount <= 1.0:
             raise ValueError(f"--discount must be in (0, 1], got {self.discount}")
         if self.backward not in ("none", "last", "sweep"):
@@ -220,6 +228,9 @@ def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
     agent_over = dict(preset.get("agent", {}))
     agent_over.update(agent)
     if agent_config_cls is not None:
+        from tper_jit.train.agent_setup import config_class
+
+        agent_config_cls = config_class(kwargs.get("agent_type", "acfql"))
         atypes = _field_types(agent_config_cls)
         for k in agent_over:
             if k not in atypes:

@@ -17,13 +17,16 @@ import jax.numpy as jnp
 from tper_jit.agents import acfql
 
 
-def acfql_policy(horizon_exec: int):
+def acfql_policy(horizon_exec: int, act=None):
+    """A stateless actor as a policy; ``act(agent, obs, key)`` defaults to ``acfql.act``."""
+    act = act or acfql.act
+
     def init(agent, env_state, key):
         return ()
 
     def step(agent, pstate, env_state, key):
         obs = env_state.obs
-        return pstate, acfql.act(agent, obs, key).reshape(obs.shape[0], horizon_exec, -1)
+        return pstate, act(agent, obs, key).reshape(obs.shape[0], horizon_exec, -1)
 
     return init, step
 

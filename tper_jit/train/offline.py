@@ -36,6 +36,7 @@ from tper_jit.replay import (
     samplers,
     store,
 )
+from tper_jit.train import agent_setup
 from tper_jit.train.config import TrainConfig
 
 
@@ -47,15 +48,9 @@ class TrainState:
     step: jax.Array  # int32 gradient steps done
 
 
-def agent_config(cfg: TrainConfig) -> acfql.ACFQLConfig:
-    """The agent config: top-level flags set H, γ and the SARSA target; ``--agent.*`` the rest."""
-    for k in ("horizon_length", "discount", "use_weighted_target", "beta"):
-        if k in cfg.agent:
-            raise ValueError(f"--agent.{k} is set by the top-level flag --{k}; use that")
-    return acfql.ACFQLConfig(**{**cfg.agent, "horizon_length": cfg.horizon_length,
-                                "discount": cfg.discount,
-                                "use_weighted_target": cfg.use_weighted_target,
-                                "beta": cfg.beta})
+def agent_config(cfg: TrainConfig) -> Any:
+    """The agent config of ``--agent_type`` (see ``agent_setup.agent_config``)."""
+    return agent_setup.agent_config(cfg)
 
 
 def tper_config(cfg: TrainConfig) -> priorities.TPERConfig:
@@ -75,6 +70,8 @@ def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
     (``--oper.resample``; with ``--oper.two_sampler`` only the actor batch is resampled)."""
     kind = "cluster" if cfg.cluster_sampler else "transition"
     ocfg = oper_config(cfg)
+    if ocfg is not None and cfg.agent_type != "acfql":
+        raise ValueError("--oper.* reweights ACFQL's losses; use it with --agent_type=acfql")
     if ocfg is not None and ocfg.resample:
         if cfg.cluster_sampler:
             raise ValueError("--oper.resample and --cluster_sampler both choose the offline "
@@ -86,7 +83,7 @@ def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
 @dataclasses.dataclass(frozen=True)
 class OfflineTrainer:
     config: TrainConfig
-    agent_config: acfql.ACFQLConfig
+    agent_config: Any  # acfql.ACFQLConfig | rlpd.RLPDConfig
     sampler_config: samplers.SamplerConfig
     num_clusters: int
     cluster_result: clustering.ClusterResult | None
@@ -112,19 +109,20 @@ def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerC
     return samplers.init_replay(st, scfg, oper_probs=oper_probs), result
 
 
-def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_clusters: int,
+def make_step(acfg: Any, scfg: samplers.SamplerConfig, num_clusters: int,
               ocfg: OPERConfig | None = None):
     """The scan body: one offline gradient step (with OPER reweighting / two samplers when
     ``ocfg`` says so)."""
     sample = samplers.make_sampler(scfg)
-    batch_size = acfg.batch_size
+    batch_size = agent_setup.rows_per_update(acfg)
+    update = agent_setup.module_of(acfg).update
     two = ocfg is not None and ocfg.resample and ocfg.two_sampler
     sample_actor = samplers.make_sampler(dataclasses.replace(scfg, kind="oper")) if two else None
 
     def gather_batch(store_, s):
         batch = gather.gather_chunks(store_, s.episode_ids, s.starts, acfg.horizon_length,
                                      acfg.discount)
-        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
+        if getattr(acfg, "critic", "mlp") == "transformer":  # §9: every s_{t+j}
             batch = gather_seq.add_seq_observations(store_, batch)
         return batch
 
@@ -136,10 +134,12 @@ def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_cluster
         if two:
             s_actor = sample_actor(state.replay, jax.random.fold_in(k_sample, 1), batch_size)
             actor_batch = gather_batch(state.replay.store, s_actor)
-        weights = None if ocfg is None else oper_reweight.loss_weights(
-            ocfg, state.replay, s, s_actor)
-        agent, metrics, td_abs = acfql.update(state.agent, batch, k_update, weights,
-                                              actor_batch)
+        if ocfg is None:
+            agent, metrics, td_abs = update(state.agent, batch, k_update)
+        else:
+            weights = oper_reweight.loss_weights(ocfg, state.replay, s, s_actor)
+            agent, metrics, td_abs = acfql.update(state.agent, batch, k_update, weights,
+                                                  actor_batch)
         metrics = {f"offline_agent/{k}": v for k, v in metrics.items()}
         metrics["offline_agent/td_abs_mean"] = td_abs.mean()
         if num_clusters:
@@ -151,12 +151,12 @@ def make_step(acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, num_cluster
 
 
 def init_train_state(seed: int, replay: samplers.ReplayState, obs_dim: int, action_dim: int,
-                     acfg: acfql.ACFQLConfig) -> TrainState:
+                     acfg: Any) -> TrainState:
     """The step-0 state of one seed: agent from ``fold_in(PRNGKey(seed), 0)``, training key
     ``fold_in(PRNGKey(seed), 1)``; ``replay`` is shared (arrays are not copied)."""
     root = jax.random.PRNGKey(seed)
     k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-    agent = acfql.init(k_init, obs_dim, action_dim, acfg)
+    agent = agent_setup.module_of(acfg).init(k_init, obs_dim, action_dim, acfg)
     return TrainState(agent=agent, replay=replay, key=k_train, step=jnp.zeros((), jnp.int32))
 
 

@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from tper_jit.agents import acfql
 from tper_jit.replay import gather, gather_seq, priorities, sample_stats, samplers, store
+from tper_jit.train import agent_setup
 
 
 @struct.dataclass
@@ -41,11 +41,14 @@ class OnlineState:
 
 
 def online_sampler_config(cfg, horizon: int) -> samplers.SamplerConfig:
-    """``--use_ptr_backward`` → T-PER (transition-uniform during warmup); else uniform."""
+    """``--use_ptr_backward`` → T-PER (transition-uniform during warmup);
+    ``--symmetric_sampling`` → RLPD's offline/online mixture; else transition-uniform."""
     from tper_jit.train.offline import tper_config
 
-    kind = "tper" if cfg.use_ptr_backward else "transition"
-    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper_config(cfg))
+    kind = ("tper" if cfg.use_ptr_backward else
+            "mixture" if cfg.symmetric_sampling else "transition")
+    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper_config(cfg),
+                                  offline_fraction=cfg.offline_fraction)
 
 
 def _env_episode_metrics(tr, rewards, ep_return, ep_length):
@@ -75,14 +78,16 @@ def _env_episode_metrics(tr, rewards, ep_return, ep_length):
     return new_return, new_length, metrics
 
 
-def make_iteration(venv, acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, cfg,
+def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
                    reward_shift: float):
     """The scan body of the online chunk (see the module docstring)."""
     sample = samplers.make_sampler(scfg)
     n_envs = venv.num_envs
-    h_exec = acfg.horizon_length if acfg.action_chunking else 1
-    grad_steps = cfg.utd_ratio * n_envs * h_exec
-    batch_size = acfg.batch_size
+    h_exec = agent_setup.exec_horizon(acfg)
+    grad_steps = agent_setup.updates_per_env_step(acfg, cfg.utd_ratio) * n_envs * h_exec
+    batch_size = agent_setup.rows_per_update(acfg)
+    update = agent_setup.module_of(acfg).update
+    act = agent_setup.act_fn(acfg)
     use_tper = scfg.kind == "tper"
     update_mu = use_tper and cfg.use_ptr_online_priority
     tper_cfg = scfg.tper
@@ -93,9 +98,9 @@ def make_iteration(venv, acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, 
         s = sample(replay, k_sample, batch_size)
         batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, acfg.horizon_length,
                                      acfg.discount)
-        if acfg.critic == "transformer":  # §9 bootstraps from every s_{t+j}
+        if getattr(acfg, "critic", "mlp") == "transformer":  # §9: every s_{t+j}
             batch = gather_seq.add_seq_observations(replay.store, batch)
-        agent, metrics, td_abs = acfql.update(agent, batch, k_update)
+        agent, metrics, td_abs = update(agent, batch, k_update)
         metrics = {f"online_agent/{k}": v for k, v in metrics.items()}
         if use_tper:
             metrics.update(sample_stats.priority_sample_stats(replay, s))
@@ -121,7 +126,7 @@ def make_iteration(venv, acfg: acfql.ACFQLConfig, scfg: samplers.SamplerConfig, 
     def iteration(state: OnlineState, _):
         key, k_act, k_learn = jax.random.split(state.key, 3)
         obs = state.env_state.obs
-        actions = acfql.act(state.agent, obs, k_act).reshape(n_envs, h_exec, -1)
+        actions = act(state.agent, obs, k_act).reshape(n_envs, h_exec, -1)
         env_state, tr = venv.step(state.env_state, actions)
         rewards = tr.reward + reward_shift
         replay = state.replay

@@ -16,8 +16,26 @@ RECIPES: dict[str, dict] = {
              "metric": "td_error_rank", "cluster_sampler": False},
     "full": {"run_group": "full", "use_ptr_backward": True, "use_ptr_online_priority": True,
              "metric": "td_error_rank", "cluster_sampler": True},
+    # Related systems as options of the same trainer (issue 8): OPER-R resampling and ACFQL
+    # with the transformer action-sequence critic (both on top of the baseline).
+    "oper_r": {"run_group": "oper_r", "use_ptr_backward": False, "cluster_sampler": False,
+               "oper": {"resample": True}},
+    "acfql_transformer": {"run_group": "acfql_transformer", "use_ptr_backward": False,
+                          "cluster_sampler": False,
+                          "agent": {"alpha": 100.0, "critic": "transformer"}},
 }
 COMMON = {"horizon_length": 5, "sparse": False, "agent": {"alpha": 100.0}}
+
+# RLPD family (ALGORITHM §8): no offline pretraining, symmetric sampling, UTD 20 inside the
+# agent's update.  RLPD acts on single actions; RLPD-AC and QC-RLPD on 5-step chunks.
+RLPD_RECIPES: dict[str, dict] = {
+    "rlpd": {"horizon_length": 1, "agent": {}},
+    "rlpd_ac": {"horizon_length": 5, "agent": {"action_chunking": True}},
+    "qc_rlpd": {"horizon_length": 5, "agent": {"action_chunking": True, "bc_alpha": 0.01}},
+}
+RLPD_COMMON = {"agent_type": "rlpd", "offline_steps": 0, "symmetric_sampling": True,
+               "offline_fraction": 0.5, "utd_ratio": 20, "use_ptr_backward": False,
+               "cluster_sampler": False, "sparse": False}
 
 # GPU-sized runs on the shipped MJX tasks (default networks 4x512, B 256).
 MJX_TASKS: dict[str, dict] = {
@@ -48,14 +66,20 @@ QUICKSTART: dict = {
 
 def recipe(name: str, task: str | None = None) -> dict:
     """Flags of recipe ``name`` (optionally on MJX task ``task`` with GPU-sized settings)."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; one of {sorted(RECIPES)}")
-    out = {**COMMON, **RECIPES[name]}
+    if name in RLPD_RECIPES:
+        out = {**RLPD_COMMON, **RLPD_RECIPES[name], "run_group": name}
+    elif name in RECIPES:
+        out = {**COMMON, **RECIPES[name]}
+    else:
+        raise ValueError(f"unknown recipe {name!r}; one of "
+                         f"{sorted(RECIPES) + sorted(RLPD_RECIPES)}")
     if task is not None:
         if task not in MJX_TASKS:
             raise ValueError(f"unknown MJX task preset {task!r}; one of {sorted(MJX_TASKS)}")
         out.update(MJX_RUN)
         out.update(MJX_TASKS[task])
+        if name in RLPD_RECIPES:  # no pretraining; the UTD makes env steps costly
+            out.update(offline_steps=0, online_steps=min(out["online_steps"], 200_000))
         out["run_group"] = f"{name}-{task}"
     out["agent"] = dict(out.get("agent", {}))
     return out

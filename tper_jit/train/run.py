@@ -21,7 +21,15 @@ import jax
 import numpy as np
 
 from tper_jit.data.common import FlatDataset
-from tper_jit.train import checkpoint, data_setup, driver, env_setup, resume, seeds
+from tper_jit.train import (
+    agent_setup,
+    checkpoint,
+    data_setup,
+    driver,
+    env_setup,
+    resume,
+    seeds,
+)
 from tper_jit.train.config import TrainConfig
 from tper_jit.train.logger import MetricLogger, make_run_dir
 from tper_jit.train.offline import make_offline_trainer
@@ -104,10 +112,9 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         for s in seed_list]
     if cluster_png is not None and not cfg.resume:
         logger.log_image("cluster/offline/plot", cluster_png, 0)
-    h_exec = trainer.agent_config.horizon_length if trainer.agent_config.action_chunking else 1
     batched_eval = None
     if eval_fn is None and venv is not None and cfg.eval_interval:
-        batched_eval = _mjx_eval(cfg, seed_list, h_exec)
+        batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
     offline = trainer.init_state.replay.store.offline
     rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
     mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
@@ -165,13 +172,15 @@ def _write_text(path: pathlib.Path, text: str) -> None:
         raise OSError(f"cannot write {path}: {e}") from e
 
 
-def _mjx_eval(cfg: TrainConfig, seed_list: tuple[int, ...], h_exec: int):
+def _mjx_eval(cfg: TrainConfig, seed_list: tuple[int, ...], acfg):
     """Evaluation of every seed's agent in one jitted (vmapped) MJX call; the key of seed s
     at a step is ``fold_in(fold_in(PRNGKey(seed_s), 3), step)``."""
-    from tper_jit.train.evaluation import make_evaluate
+    from tper_jit.train.evaluation import acfql_policy, make_evaluate
 
     eval_venv = env_setup.make_vec_env(cfg.env_name, cfg.eval_episodes)
-    evaluate = make_evaluate(eval_venv, h_exec)
+    h_exec = agent_setup.exec_horizon(acfg)
+    evaluate = make_evaluate(eval_venv, h_exec,
+                             acfql_policy(h_exec, agent_setup.act_fn(acfg, evaluation=True)))
     base = [jax.random.fold_in(jax.random.PRNGKey(s), 3) for s in seed_list]
     if len(seed_list) == 1:
         def run_one(agent, step):

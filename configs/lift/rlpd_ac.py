@@ -1,0 +1,10 @@
+"""Recipe `rlpd_ac` on the MJX task `lift`, GPU-sized (64 envs).
+
+    tper-train --config configs/lift/rlpd_ac.py [--seed=1 --num_seeds=3 ...]
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("rlpd_ac", "lift")
