@@ -34,8 +34,27 @@ def test_update_bench_runs_tiny():
     p = argparse.ArgumentParser()
     update.add_arguments(p)
     out = update.run(p.parse_args(["--hidden", "16", "--batch", "8", "--rows", "500",
-                                   "--chunk", "2", "--repeats", "1"]))
+                                   "--chunk", "2", "--repeats", "1", "--agents"]))
     assert out["ref_steps_per_s"] > 0 and out["fused_steps_per_s"] > 0 and out["ratio"] > 0
+    assert "agents" not in out
+
+
+def test_update_bench_agent_rows_run_tiny(capsys):
+    import argparse
+
+    from tper_jit.bench import update
+    from tper_jit.bench.agents import AGENT_ROWS
+
+    p = argparse.ArgumentParser()
+    update.add_arguments(p)
+    out = update.run(p.parse_args(["--hidden", "8", "--batch", "4", "--rows", "400",
+                                   "--chunk", "2", "--repeats", "1", "--utd", "2"]))
+    assert sorted(out["agents"]) == sorted(AGENT_ROWS)
+    for name, r in out["agents"].items():
+        assert r["grad_steps_per_s"] > 0 and r["cost_vs_acfql"] > 0, name
+    rl = out["agents"]["rlpd"]
+    assert abs(rl["grad_steps_per_s"] - 2 * rl["updates_per_s"]) < 1e-6 * rl["grad_steps_per_s"]
+    assert "cost/grad step vs ACFQL" in capsys.readouterr().out
 
 
 def test_online_bench_runs_tiny():

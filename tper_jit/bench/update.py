@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tper_jit.agents import acfql
+from tper_jit.bench.agents import AGENT_ROWS, print_rows
 from tper_jit.replay import gather, samplers, store
 
 
@@ -33,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=20, help="K steps per fused chunk")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agents", nargs="*", default=list(AGENT_ROWS), choices=AGENT_ROWS,
+                   help="extra fused rows for other agents / options (none: ACFQL only)")
+    p.add_argument("--utd", type=int, default=20, help="RLPD critic steps per update")
 
 
 def _data(args, rng):
@@ -143,5 +147,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     print(f"{'fused lax.scan chunk (K=' + str(args.chunk) + ')':<34} | {1 / fused_s:>9.2f} | "
           f"{1e3 * fused_s:>8.2f} | {fused_compile:>9.1f}")
     print(f"speed-up of the fused chunk: {ref_s / fused_s:.2f}x")
-    return {"ref_steps_per_s": 1 / ref_s, "fused_steps_per_s": 1 / fused_s,
-            "ratio": ref_s / fused_s}
+    result = {"ref_steps_per_s": 1 / ref_s, "fused_steps_per_s": 1 / fused_s,
+              "ratio": ref_s / fused_s}
+    if args.agents:
+        print()
+        result["agents"] = print_rows(args, obs, act, rew, term, fused_s)
+    return result

@@ -1,0 +1,96 @@
+"""Rows of ``python -m tper_jit.bench update`` for the other agents and options.
+
+Each row is the fused pattern (sample → gather → ``update`` inside one jitted ``lax.scan``,
+state donated) on the same data, batch size, horizon and hidden widths as the ACFQL rows,
+measured in the same run, reported as updates/s, gradient steps/s and the cost of one
+gradient step relative to fused ACFQL (RLPD's update is a UTD block of ``utd_ratio`` critic
+steps plus one actor and one temperature step; its gradient steps are its critic steps).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from tper_jit.agents import acfql, rlpd
+from tper_jit.oper import reweight, weights
+from tper_jit.oper.config import OPERConfig
+from tper_jit.replay import gather, gather_seq, samplers, store
+
+AGENT_ROWS = ("acfql-transformer", "acfql-oper-reweight", "rlpd", "rlpd-ac", "qc-rlpd")
+
+
+def _config(name: str, args):
+    hidden = tuple(args.hidden)
+    if name.startswith("acfql"):
+        extra = {"critic": "transformer"} if name == "acfql-transformer" else {}
+        return acfql.ACFQLConfig(hidden_dims=hidden, horizon_length=args.horizon,
+                                 batch_size=args.batch, **extra)
+    preset = rlpd.PRESETS[name]
+    h = 1 if name == "rlpd" else args.horizon
+    return rlpd.RLPDConfig(**{**preset.__dict__, "hidden_dims": hidden, "horizon_length": h,
+                              "batch_size": args.batch, "utd_ratio": args.utd})
+
+
+def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
+    """Fused updates/s of agent row ``name`` on the benchmark's data."""
+    cfg = _config(name, args)
+    mod = acfql if isinstance(cfg, acfql.ACFQLConfig) else rlpd
+    h = cfg.horizon_length
+    ocfg = OPERConfig(reweight=True) if name == "acfql-oper-reweight" else None
+    st = store.build(obs, act, rew, term, obs)
+    scfg = samplers.SamplerConfig(kind="transition", horizon=h)
+    probs = None
+    if ocfg is not None:
+        raw = weights.oper_r_weights(rew, term, ocfg.base_prob)
+        probs = weights.normalize_priorities(raw, std=ocfg.std, eps=ocfg.eps)
+    replay = samplers.init_replay(st, scfg, oper_probs=probs)
+    sample = samplers.make_sampler(scfg)
+    rows = cfg.rows_per_update if mod is rlpd else cfg.batch_size
+    agent = mod.init(jax.random.PRNGKey(args.seed), obs.shape[1], act.shape[1], cfg)
+
+    def step(carry, _):
+        agent, replay, key = carry
+        key, k_s, k_u = jax.random.split(key, 3)
+        s = sample(replay, k_s, rows)
+        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, h, cfg.discount)
+        if name == "acfql-transformer":
+            batch = gather_seq.add_seq_observations(replay.store, batch)
+        w = None if ocfg is None else reweight.loss_weights(ocfg, replay, s)
+        agent, metrics, _ = mod.update(agent, batch, k_u, w)
+        return (agent, replay, key), metrics["critic/critic_loss"]
+
+    fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
+                    donate_argnums=0)
+    carry = (agent, replay, jax.random.PRNGKey(2))
+    t0 = time.perf_counter()
+    carry, out = fused(carry)
+    jax.block_until_ready(out)
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        carry, out = fused(carry)
+        jax.block_until_ready(out)
+        times.append((time.perf_counter() - t0) / args.chunk)
+    per_update = float(np.median(times))
+    grad_steps = cfg.utd_ratio if mod is rlpd else 1
+    return {"updates_per_s": 1 / per_update, "grad_steps_per_s": grad_steps / per_update,
+            "compile_s": compile_s}
+
+
+def print_rows(args, obs, act, rew, term, acfql_fused_s: float) -> dict[str, dict]:
+    """Time every row of ``args.agents`` and print them against fused ACFQL."""
+    out = {}
+    print(f"{'agent (fused chunk)':<34} | {'updates/s':>9} | {'grad st/s':>9} | "
+          f"{'cost/grad step vs ACFQL':>23} | {'compile s':>9}")
+    print("-" * 98)
+    for name in args.agents:
+        r = time_agent(name, args, obs, act, rew, term)
+        r["cost_vs_acfql"] = (1 / r["grad_steps_per_s"]) / acfql_fused_s
+        out[name] = r
+        print(f"{name:<34} | {r['updates_per_s']:>9.2f} | {r['grad_steps_per_s']:>9.2f} | "
+              f"{r['cost_vs_acfql']:>22.2f}x | {r['compile_s']:>9.1f}")
+    return out
