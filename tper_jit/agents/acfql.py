@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from tper_jit.agents import config_checks as checks
 from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
 from tper_jit.replay.gather import ChunkBatch
@@ -71,19 +72,9 @@ class ACFQLConfig:
     critic_mlp_ratio: int = 4  # transformer critic: block MLP width / d_model
 
     def __post_init__(self):
-        # Normalise a list from a command line to a tuple so the config stays hashable.
-        if isinstance(self.hidden_dims, list):
-            object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
-        checks = [
-            ("lr", self.lr > 0, "must be > 0"),
-            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1,
-             "must be an integer >= 1"),
-            ("discount", 0.0 < self.discount <= 1.0, "must be in (0, 1]"),
-            ("tau", 0.0 <= self.tau <= 1.0, "must be in [0, 1]"),
-            ("hidden_dims", isinstance(self.hidden_dims, tuple) and len(self.hidden_dims) > 0
-             and all(_is_int(h) and h >= 1 for h in self.hidden_dims),
-             "must be a non-empty tuple of positive integers"),
-            ("num_qs", _is_int(self.num_qs) and self.num_qs >= 1, "must be an integer >= 1"),
+        checks.normalise_tuples(self, "hidden_dims")
+        checks.enforce(self, [
+            *checks.common(self),
             ("q_agg", self.q_agg in Q_AGGS, f"must be one of {Q_AGGS}"),
             ("alpha", self.alpha >= 0, "must be >= 0"),
             ("flow_steps", _is_int(self.flow_steps) and self.flow_steps >= 1,
@@ -91,26 +82,17 @@ class ACFQLConfig:
             ("actor_type", self.actor_type in ACTOR_TYPES, f"must be one of {ACTOR_TYPES}"),
             ("actor_num_samples", _is_int(self.actor_num_samples) and self.actor_num_samples >= 1,
              "must be an integer >= 1"),
-            ("horizon_length", _is_int(self.horizon_length) and self.horizon_length >= 1,
-             "must be an integer >= 1"),
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
             ("beta", 0.0 <= self.beta <= 1.0, "must be in [0, 1]"),
             *tcritic.config_checks(self),
-        ]
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"--agent.{name} {why}, got {getattr(self, name)!r}")
-        for name in ("layer_norm", "action_chunking", "use_weighted_target"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"--agent.{name} must be a bool, got {getattr(self, name)!r}")
+        ], bools=("layer_norm", "action_chunking", "use_weighted_target"))
 
     def flat_action_dim(self, action_dim: int) -> int:
         """K: H·A with action chunking, A without."""
         return self.horizon_length * action_dim if self.action_chunking else action_dim
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+_is_int = checks.is_int
 
 
 class Networks(NamedTuple):

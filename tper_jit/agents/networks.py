@@ -24,6 +24,13 @@ import jax.numpy as jnp
 glorot_uniform = nn.initializers.glorot_uniform()
 
 
+def make_ensemble(member: type[nn.Module], size: int) -> type[nn.Module]:
+    """``size`` copies of ``member`` initialised independently (every parameter gains a leading
+    ``(size,)`` axis) applied to the same inputs; outputs stack on axis 0."""
+    return nn.vmap(member, variable_axes={"params": 0}, split_rngs={"params": True},
+                   in_axes=None, out_axes=0, axis_size=size)
+
+
 class MLP(nn.Module):
     """``x (..., in) -> (..., dims[-1])``; hidden layers Dense → GELU → [LayerNorm]."""
 
@@ -64,14 +71,7 @@ class Critic(nn.Module):
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
-        ensemble = nn.vmap(
-            _QMember,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.num_qs,
-        )
+        ensemble = make_ensemble(_QMember, self.num_qs)
         return ensemble(self.hidden_dims, self.layer_norm, name="ensemble")(
             observations, actions)
 

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from tper_jit.agents import config_checks as checks
 from tper_jit.agents.rlpd_networks import (
     EnsembleCritic,
     TanhGaussianActor,
@@ -70,35 +71,17 @@ class RLPDConfig:
     bc_alpha: float = 0.0  # weight of the BC term −log π(a_data | s) in the actor loss
 
     def __post_init__(self):
-        # Normalise a list from a command line to a tuple so the config stays hashable.
-        if isinstance(self.hidden_dims, list):
-            object.__setattr__(self, "hidden_dims", tuple(self.hidden_dims))
-        checks = [
-            ("lr", self.lr > 0, "must be > 0"),
-            ("batch_size", _is_int(self.batch_size) and self.batch_size >= 1,
-             "must be an integer >= 1"),
+        checks.normalise_tuples(self, "hidden_dims")
+        checks.enforce(self, [
+            *checks.common(self),
             ("utd_ratio", _is_int(self.utd_ratio) and self.utd_ratio >= 1,
              "must be an integer >= 1"),
-            ("discount", 0.0 < self.discount <= 1.0, "must be in (0, 1]"),
-            ("tau", 0.0 <= self.tau <= 1.0, "must be in [0, 1]"),
-            ("hidden_dims", isinstance(self.hidden_dims, tuple) and len(self.hidden_dims) > 0
-             and all(_is_int(h) and h >= 1 for h in self.hidden_dims),
-             "must be a non-empty tuple of positive integers"),
-            ("num_qs", _is_int(self.num_qs) and self.num_qs >= 1, "must be an integer >= 1"),
             ("num_min_qs", _is_int(self.num_min_qs) and 1 <= self.num_min_qs <= self.num_qs,
              "must be an integer in [1, num_qs]"),
             ("init_temperature", self.init_temperature > 0, "must be > 0"),
             ("log_std_min", self.log_std_min < self.log_std_max, "must be < log_std_max"),
-            ("horizon_length", _is_int(self.horizon_length) and self.horizon_length >= 1,
-             "must be an integer >= 1"),
             ("bc_alpha", self.bc_alpha >= 0, "must be >= 0"),
-        ]
-        for name, ok, why in checks:
-            if not ok:
-                raise ValueError(f"--agent.{name} {why}, got {getattr(self, name)!r}")
-        for name in ("critic_layer_norm", "backup_entropy", "action_chunking"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"--agent.{name} must be a bool, got {getattr(self, name)!r}")
+        ], bools=("critic_layer_norm", "backup_entropy", "action_chunking"))
 
     def flat_action_dim(self, action_dim: int) -> int:
         """K: H·A with action chunking, A without."""
@@ -116,8 +99,7 @@ class RLPDConfig:
         return self.batch_size * self.utd_ratio
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+_is_int = checks.is_int
 
 
 # RLPD (one-step), RLPD-AC (chunked actor and critic) and QC-RLPD (chunked + BC term).

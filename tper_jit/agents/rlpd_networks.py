@@ -24,6 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tper_jit.agents.networks import make_ensemble
+
 # The reference initialises every Dense kernel orthogonally with gain √2 (ReLU gain).
 orthogonal = nn.initializers.orthogonal(jnp.sqrt(2.0))
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -69,14 +71,7 @@ class EnsembleCritic(nn.Module):
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
-        ensemble = nn.vmap(
-            _QMember,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.num_qs,
-        )
+        ensemble = make_ensemble(_QMember, self.num_qs)
         return ensemble(self.hidden_dims, self.layer_norm, name="ensemble")(
             observations, actions)
 

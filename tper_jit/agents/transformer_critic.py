@@ -31,7 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tper_jit.agents.networks import glorot_uniform
+from tper_jit.agents.networks import glorot_uniform, make_ensemble
 from tper_jit.replay.gather import ChunkBatch
 
 Params = dict
@@ -108,14 +108,7 @@ class TransformerCritic(nn.Module):
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array | None = None) -> jax.Array:
-        ensemble = nn.vmap(
-            _SequenceMember,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.num_qs,
-        )
+        ensemble = make_ensemble(_SequenceMember, self.num_qs)
         return ensemble(self.horizon, self.d_model, self.num_heads, self.num_layers,
                         self.mlp_ratio, name="ensemble")(observations, actions)
 
