@@ -9,12 +9,11 @@ steps plus one actor and one temperature step; its gradient steps are its critic
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 
 from tper_jit.agents import acfql, rlpd
+from tper_jit.bench.timing import time_calls
 from tper_jit.oper import reweight, weights
 from tper_jit.oper.config import OPERConfig
 from tper_jit.replay import gather, gather_seq, samplers, store
@@ -64,18 +63,9 @@ def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
 
     fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
                     donate_argnums=0)
-    carry = (agent, replay, jax.random.PRNGKey(2))
-    t0 = time.perf_counter()
-    carry, out = fused(carry)
-    jax.block_until_ready(out)
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        carry, out = fused(carry)
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t0) / args.chunk)
-    per_update = float(np.median(times))
+    _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
+                                     args.repeats)
+    per_update = float(np.median(times)) / args.chunk
     grad_steps = cfg.utd_ratio if mod is rlpd else 1
     return {"updates_per_s": 1 / per_update, "grad_steps_per_s": grad_steps / per_update,
             "compile_s": compile_s}

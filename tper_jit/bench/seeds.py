@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import jax
 
+from tper_jit.bench.timing import time_calls
 from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.train import env_setup, seeds
 from tper_jit.train.config import TrainConfig
@@ -69,16 +69,9 @@ def run(args: argparse.Namespace) -> list[dict[str, float]]:
     rows: list[dict[str, float]] = []
     for s in args.seeds:
         chunk, offline, rest = _setup(args, s)
-        t0 = time.perf_counter()
-        rest, m = chunk(offline, rest)
-        jax.block_until_ready(m)
-        compile_s = time.perf_counter() - t0
-        best = float("inf")
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            rest, m = chunk(offline, rest)
-            jax.block_until_ready(m)
-            best = min(best, time.perf_counter() - t0)
+        _, compile_s, times = time_calls(lambda r, c=chunk, o=offline: c(o, r), rest,
+                                         args.repeats)
+        best = min(times)
         rows.append({"seeds": s, "wall_s": best, "per_seed_s": best / s,
                      "compile_s": compile_s})
     base = rows[0]["per_seed_s"] * rows[0]["seeds"] if rows[0]["seeds"] == 1 else None

@@ -21,6 +21,7 @@ import numpy as np
 
 from tper_jit.agents import acfql
 from tper_jit.bench.agents import AGENT_ROWS, print_rows
+from tper_jit.bench.timing import time_calls
 from tper_jit.replay import gather, samplers, store
 
 
@@ -127,17 +128,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
     fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
                     donate_argnums=0)
-    carry = (agent, replay, jax.random.PRNGKey(2))
-    t0 = time.perf_counter()
-    carry, out = fused(carry)
-    jax.block_until_ready(out)
-    fused_compile = time.perf_counter() - t0
-    fused_times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        carry, out = fused(carry)
-        jax.block_until_ready(out)
-        fused_times.append((time.perf_counter() - t0) / args.chunk)
+    _, fused_compile, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
+                                         args.repeats)
+    fused_times = [t / args.chunk for t in times]
 
     ref_s, fused_s = float(np.median(ref_times)), float(np.median(fused_times))
     print(f"{'pattern':<34} | {'steps/s':>9} | {'ms/step':>8} | {'compile s':>9}")
