@@ -157,10 +157,16 @@ def make_env_and_oracles(cfg: OGBenchGenConfig) -> tuple[Any, dict[str, Any]]:
                  "window": window(**kw)}
 
 
-def episode_seeds(seed: int, index: int, attempt: int = 0) -> tuple[int, np.ndarray, int]:
-    """``(env reset seed, numpy global-RNG seed (4,) uint32, action-space seed)`` of one try."""
-    state = np.random.SeedSequence([seed, index, attempt]).generate_state(6)
-    return int(state[0]), state[1:5], int(state[5])
+def episode_seeds(seed: int, index: int,
+                  attempt: int = 0) -> tuple[int, np.ndarray, np.random.Generator]:
+    """``(env reset seed, numpy global-RNG seed (4,) uint32, random-action generator)``.
+
+    The random actions get their own generator because the manipspace env builds a new,
+    unseeded ``action_space`` Box on every access (``env.action_space.sample()`` would not be
+    reproducible); uniform draws in the Box bounds are what ``Box.sample`` does."""
+    ss = np.random.SeedSequence([seed, index, attempt])
+    state = ss.generate_state(5)
+    return int(state[0]), state[1:5], np.random.default_rng(ss.spawn(1)[0])
 
 
 def _healthy_scene(qpos: np.ndarray) -> bool:
@@ -175,9 +181,9 @@ def _healthy_scene(qpos: np.ndarray) -> bool:
 def _rollout(env: Any, agents: dict[str, Any], cfg: OGBenchGenConfig, index: int,
              attempt: int) -> dict[str, Any]:
     """One episode of ``cfg.max_steps`` rows (see the module docstring for the procedure)."""
-    env_seed, np_seed, space_seed = episode_seeds(cfg.seed, index, attempt)
+    env_seed, np_seed, action_rng = episode_seeds(cfg.seed, index, attempt)
     np.random.seed(np_seed)  # the ogbench oracles draw from numpy's global RNG
-    env.action_space.seed(space_seed)
+    space = env.action_space
     ob, info = env.reset(seed=env_seed)
     p_stack = P_STACK.get(cfg.env, 0.5)
     if isinstance(p_stack, tuple):
@@ -194,7 +200,7 @@ def _rollout(env: Any, agents: dict[str, Any], cfg: OGBenchGenConfig, index: int
     n_targets, n_successes, was_success, done = 1, 0, False, False
     while not done:
         if np.random.rand() < p_rand:
-            action = env.action_space.sample()
+            action = action_rng.uniform(space.low, space.high)
         else:
             action = np.asarray(agent.select_action(ob, info))
             if noisy:
@@ -304,13 +310,6 @@ def stack_episodes(episodes: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([ep[k] for ep in episodes]) for k in keys}
 
 
-def _write_tmp(directory: str, stem: str, arrays: dict[str, np.ndarray]) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".npz.tmp", dir=directory)
-    with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    return tmp
-
-
 def write_dataset(cfg: OGBenchGenConfig, out_dir: str,
                   episodes: list[dict[str, Any]]) -> dict[str, str]:
     """Write ``<out_dir>/<name>.npz`` (first ``cfg.episodes``) and ``<name>-val.npz`` (the rest).
@@ -326,7 +325,9 @@ def write_dataset(cfg: OGBenchGenConfig, out_dir: str,
     tmps: dict[str, str] = {}
     try:
         for key, eps in parts.items():
-            tmps[key] = _write_tmp(out_dir, name, stack_episodes(eps))
+            fd, tmps[key] = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz.tmp", dir=out_dir)
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **stack_episodes(eps))
         for key, tmp in tmps.items():
             os.replace(tmp, paths[key])
     finally:
