@@ -7,6 +7,9 @@ Runs the task's scripted oracle vmapped in MJX in fixed-size batches and writes,
 - ``<name>.hdf5`` (robomimic schema; the validation episodes are ``mask/valid``),
 - ``<name>-trajectories.png`` (top-down and side view of the gripper paths, by strategy).
 
+``--source ogbench`` instead runs ogbench's own manipspace envs and scripted oracles (see
+``envs_mjx.ogbench_generate``).
+
 Deterministic given ``--seed``: episode i uses ``fold_in(PRNGKey(seed), i)`` and its tier
 comes from a seeded permutation, so results do not depend on ``--batch``.
 """
@@ -166,6 +169,7 @@ def write_all(out_dir: str, name: str, episodes: list[dict], env, val_fraction: 
 
 
 DEFAULT_EPISODES = 300
+SOURCES = ("mjx", "ogbench")
 
 
 def ensure_dataset(env_name: str, out_dir: str = "data", num_episodes: int = DEFAULT_EPISODES,
@@ -191,7 +195,17 @@ def ensure_dataset(env_name: str, out_dir: str = "data", num_episodes: int = DEF
 
 
 def main(argv: list[str] | None = None) -> dict:
+    pre = argparse.ArgumentParser(prog="tper-generate", add_help=False)
+    pre.add_argument("--source", choices=SOURCES, default="mjx")
+    known, rest = pre.parse_known_args(argv)
+    if known.source == "ogbench":  # ogbench's own envs and oracles: a separate command line
+        from envs_mjx import ogbench_generate
+
+        return ogbench_generate.main(rest)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--source", choices=SOURCES, default="mjx",
+                   help="mjx: these MJX tasks (below); ogbench: ogbench's manipspace envs and "
+                        "oracles (see `--source ogbench --help`)")
     p.add_argument("--env", default="cube-single-singletask-task1",
                    help=f"one of: {', '.join(registry.ENV_NAMES)}")
     p.add_argument("--num_episodes", type=int, default=300)
