@@ -110,7 +110,8 @@ def run(tmp_path_factory):
              "online_steps": 444, "log_interval": 222, "num_envs": 2, "horizon_length": 3,
              "eval_interval": 444, "eval_episodes": 2, "start_training": 24,
              "ptr_warmup_steps": 10, "use_ptr_backward": True, "use_ptr_online_priority": True,
-             "buffer_size": 600, "save_dir": tmp / "runs", "wandb": False, "progress": False}
+             "buffer_size": 600, "save_dir": tmp / "runs", "save_interval": 200,
+             "wandb": False, "progress": False}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
     return train(parse_args(argv, ACFQLConfig))
@@ -152,6 +153,38 @@ def test_online_episodes_in_the_replay(run):
     by_stream = dict(zip(np.asarray(t.stream)[fin], np.asarray(t.success)[fin], strict=True))
     assert [by_stream[0], by_stream[1]] == succ.tolist()
     np.testing.assert_array_equal(np.asarray(state.ep_length), [21, 21])
+
+
+def test_resume_mid_online_restarts_the_host_episodes(run):
+    import io
+    import shutil
+
+    from tper_jit.train import resume
+
+    # Checkpoints at 232 (mid-online) and 454 (end): drop the last one (and the final agent
+    # checkpoint), as if the run had been killed after 232; continue from there.
+    shutil.rmtree(run.run_dir / "resume" / "454")
+    shutil.rmtree(run.run_dir / "checkpoints" / "454")
+    out = io.StringIO()
+    res = train(resume.config_from_run(run.run_dir), out=out)
+    text = out.getvalue()
+    assert "resumed" in text and "at step 232" in text and "episodes restart" in text
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows] == [10, 232, 454]
+    st = res.state.replay.store
+    t = st.episodes
+    live = (np.asarray(t.source) == ONLINE) & np.asarray(t.valid)
+    # per env: the fragment cut at the resume and the new open episode, 37 chunks of 3 each
+    assert int(res.state.env_steps) == int(np.asarray(st.streams.cursor).sum()) == 444
+    assert sorted(np.asarray(t.length)[live].tolist()) == [111] * 4
+    assert not np.asarray(t.finished)[live].any()
+
+
+def test_host_envs_run_one_seed_per_process(tmp_path):
+    argv = [f"--env_name={NAME}", "--num_seeds=2", "--online_steps=10",
+            f"--dataset_path={tmp_path / 'none.npz'}", f"--save_dir={tmp_path}"]
+    with pytest.raises(ValueError, match="one seed per process"):
+        train(parse_args(argv, ACFQLConfig))
 
 
 def _oracle_policy(venv: HostVecEnv, h: int):
