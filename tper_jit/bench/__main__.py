@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tper_jit.bench import online, sampler, seeds, update
+from tper_jit.bench import bridge, online, sampler, seeds, update
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     update.add_arguments(sub.add_parser("update", help=update.__doc__.splitlines()[0]))
     online.add_arguments(sub.add_parser("online", help=online.__doc__.splitlines()[0]))
     seeds.add_arguments(sub.add_parser("seeds", help=seeds.__doc__.splitlines()[0]))
+    bridge.add_arguments(sub.add_parser("bridge", help=bridge.__doc__.splitlines()[0]))
     args = parser.parse_args(argv)
     if args.name == "online":
         online.run(args)
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         update.run(args)
     elif args.name == "seeds":
         seeds.run(args)
+    elif args.name == "bridge":
+        bridge.run(args)
     return 0
 
 

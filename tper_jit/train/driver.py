@@ -1,10 +1,13 @@
 """The outer loop of a run: compiled chunks for S seeds, logging, evaluation, checkpoints.
 
-Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase (MJX tasks): chunks
-of ``--log_interval // (num_envs · H)`` iterations (see ``online.py``).  Evaluation runs at the
-first chunk boundary at or after each multiple of ``--eval_interval`` and at the end of each
-phase; a full-state checkpoint is written at the first boundary at or after each multiple of
-``--save_interval``, at the end of each phase and when SIGTERM / SIGINT arrives.
+Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase: chunks of
+``--log_interval // (num_envs · H)`` iterations (see ``online.py``), one compiled scan for MJX
+tasks or, for host envs (OGBench), as many jitted act / host step / jitted learn calls
+(``host_online.py``; one seed per process; a resume restarts the host episodes).
+Evaluation runs at the first chunk boundary at or after each multiple of ``--eval_interval``
+and at the end of each phase; a full-state checkpoint is written at the first boundary at or
+after each multiple of ``--save_interval``, at the end of each phase and when SIGTERM / SIGINT
+arrives.
 
 Everything the loop needs to continue lives in the checkpoint: the per-seed state (every key
 and counter included) and a ``Position`` (phase, steps done, next eval / save, rows logged).
@@ -72,7 +75,7 @@ class Driver:
     seed_loggers: list[MetricLogger]
     ckpt: checkpoint.RunCheckpointer
     run_dir: pathlib.Path
-    venv: Any = None  # MJX ChunkedVecEnv for the online phase
+    venv: Any = None  # MJX ChunkedVecEnv (or host_env.HostVecEnv) for the online phase
     reward_shift: float = 0.0
     eval_fn: Callable | None = None  # (agent of one seed, step, seed index) -> dict
     batched_eval: Callable | None = None  # (stacked agents, step) -> list of per-seed dicts
@@ -185,6 +188,14 @@ class Driver:
     def _start_online(self) -> None:
         from tper_jit.train.online_loop import init_online_state
 
+        if self.host:
+            from tper_jit.train.host_online import init_host_state
+
+            # One seed per process with host envs (run.train refuses num_seeds > 1).
+            state = init_host_state(self.cfg, seeds.index(self.rest, 0, 1), self.venv,
+                                    self.seed_list[0])
+            self.rest = state
+            return
         reset = jax.jit(self.venv.reset)
         states = [init_online_state(self.cfg, seeds.index(self.rest, s, self.num_seeds),
                                     self.venv, seed=seed, reset=reset)
@@ -196,9 +207,17 @@ class Driver:
         from tper_jit.train.run import weighted_chunk_means
 
         cfg = self.cfg
-        scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config, self.venv,
-                                                   self.reward_shift)
-        chunk = seeds.batch_chunk(scan, self.num_seeds, self.mesh)
+        if self.host:  # jitted act → host env step → jitted observe_and_learn, K per row
+            from tper_jit.train.host_online import HostOnlineRows, restart_episodes
+
+            chunk = HostOnlineRows(cfg, self.trainer.agent_config, self.venv, self.reward_shift)
+            k, per_iter, scfg = chunk.k, chunk.per_iter, chunk.scfg
+            if self.pos.done > 0:  # resumed mid-phase: the host simulators were not saved
+                self.rest = restart_episodes(self.rest, self.venv, self.out)
+        else:
+            scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config,
+                                                       self.venv, self.reward_shift)
+            chunk = seeds.batch_chunk(scan, self.num_seeds, self.mesh)
         progress = Progress(cfg.online_steps, "online", cfg.progress)
         plots = self.run_dir / "plots"
         while self.pos.done < cfg.online_steps:
@@ -237,6 +256,11 @@ class Driver:
                 self.pos.phase = "done"
                 self._save(step)
             self._after_chunk(step)
+
+    @property
+    def host(self) -> bool:
+        """The online envs run on the host (``host_env.HostVecEnv``), not in MJX."""
+        return getattr(self.venv, "is_host", False)
 
     @property
     def has_eval(self) -> bool:

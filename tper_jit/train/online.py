@@ -1,5 +1,8 @@
 """The online phase inside the jitted chunk: MJX rollouts, replay writes, T-PER, updates.
 
+``make_observe_and_learn`` (steps 3–4 below) is shared with the host-env bridge
+(``host_online.py``), which steps non-JAX envs between jitted calls.
+
 One *iteration* (the scan body), for N vectorised MJX envs:
 
 1. act: one H-step chunk per env from the current actor (every env's queue is empty at the
@@ -78,16 +81,18 @@ def _env_episode_metrics(tr, rewards, ep_return, ep_length):
     return new_return, new_length, metrics
 
 
-def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
-                   reward_shift: float):
-    """The scan body of the online chunk (see the module docstring)."""
+def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig, cfg,
+                           reward_shift: float):
+    """``observe_and_learn(state, tr, env_state, k_learn) -> (state, metrics)``: steps 3–4 of
+    an iteration for the executed chunk ``tr`` (``Transition`` ``(N, H, ...)``): replay
+    writes, T-PER sync, episode metrics, then the gradient steps (or none before
+    ``start_training``).  ``env_state`` (the state to act from next) is stored as is.  Shared
+    by the MJX scan body and the host-env bridge (``host_online.py``), so both learn alike."""
     sample = samplers.make_sampler(scfg)
-    n_envs = venv.num_envs
     h_exec = agent_setup.exec_horizon(acfg)
     grad_steps = agent_setup.updates_per_env_step(acfg, cfg.utd_ratio) * n_envs * h_exec
     batch_size = agent_setup.rows_per_update(acfg)
     update = agent_setup.module_of(acfg).update
-    act = agent_setup.act_fn(acfg)
     use_tper = scfg.kind == "tper"
     update_mu = use_tper and cfg.use_ptr_online_priority
     tper_cfg = scfg.tper
@@ -123,11 +128,7 @@ def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
         shapes = jax.eval_shape(learn, agent, replay, key)[2]
         return agent, replay, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
-    def iteration(state: OnlineState, _):
-        key, k_act, k_learn = jax.random.split(state.key, 3)
-        obs = state.env_state.obs
-        actions = act(state.agent, obs, k_act).reshape(n_envs, h_exec, -1)
-        env_state, tr = venv.step(state.env_state, actions)
+    def observe_and_learn(state: OnlineState, tr, env_state, k_learn):
         rewards = tr.reward + reward_shift
         replay = state.replay
         st = store.add_steps(replay.store, tr.obs, tr.action, rewards, tr.terminated,
@@ -144,10 +145,27 @@ def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
                                               k_learn)
         metrics = {**metrics, **env_metrics,
                    "online_agent/training": training.astype(jnp.float32)}
-        new = state.replace(agent=agent, replay=replay, env_state=env_state, key=key,
+        new = state.replace(agent=agent, replay=replay, env_state=env_state,
                             step=state.step + jnp.where(training, grad_steps, 0),
                             env_steps=env_steps, ep_return=ep_return, ep_length=ep_length)
         return new, metrics
 
-    return iteration
+    return observe_and_learn
 
+
+def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
+                   reward_shift: float):
+    """The scan body of the MJX online chunk (see the module docstring)."""
+    n_envs = venv.num_envs
+    h_exec = agent_setup.exec_horizon(acfg)
+    act = agent_setup.act_fn(acfg)
+    observe_and_learn = make_observe_and_learn(n_envs, acfg, scfg, cfg, reward_shift)
+
+    def iteration(state: OnlineState, _):
+        key, k_act, k_learn = jax.random.split(state.key, 3)
+        obs = state.env_state.obs
+        actions = act(state.agent, obs, k_act).reshape(n_envs, h_exec, -1)
+        env_state, tr = venv.step(state.env_state, actions)
+        return observe_and_learn(state.replace(key=key), tr, env_state, k_learn)
+
+    return iteration

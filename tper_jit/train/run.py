@@ -1,6 +1,7 @@
 """The outer Python loop: set-up once, then jitted chunks, logging between chunks.
 
-Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase (MJX tasks):
+Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase (MJX tasks; OGBench
+manipspace singletask names through the host-env bridge, ``host_online.py``):
 chunks of ``--log_interval // (num_envs · H)`` iterations, each iteration one action chunk
 per env plus ``utd_ratio · num_envs · H`` gradient steps.  Evaluation runs at the first chunk
 boundary at or after each multiple of ``--eval_interval`` (offline: gradient steps; online:
@@ -27,6 +28,7 @@ from tper_jit.train import (
     data_setup,
     driver,
     env_setup,
+    host_env,
     resume,
     seeds,
 )
@@ -72,16 +74,25 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     out = out or sys.stdout
     stored = resume.check_compatible(cfg) if cfg.resume else None
     mjx_task = env_setup.is_mjx_task(cfg.env_name)
-    if cfg.online_steps and not mjx_task:
-        print(f"note: {cfg.env_name!r} has no MJX environment here, so the online phase is "
-              f"skipped (--online_steps={cfg.online_steps} ignored); MJX tasks: lift, "
-              "cube-single-singletask-task1, ...", file=out)
+    host_task = not mjx_task and host_env.is_host_task(cfg.env_name)
+    if cfg.online_steps and not (mjx_task or host_task):
+        print(f"note: {cfg.env_name!r} has no environment here (MJX task or OGBench "
+              f"manipspace singletask), so the online phase is skipped "
+              f"(--online_steps={cfg.online_steps} ignored); e.g. lift, "
+              "cube-single-singletask-task1, cube-single-play-singletask-task1-v0", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)
+    host_task = host_task and bool(cfg.online_steps)
+    if host_task and cfg.num_seeds > 1:
+        raise ValueError(f"--num_seeds={cfg.num_seeds}: {cfg.env_name!r} runs its online phase "
+                         "on host (CPU) envs, one seed per process; start one run per seed "
+                         "(--seed=0, --seed=1, ...)")
     if dataset is None:
         dataset = data_setup.load_dataset(cfg)
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
     venv = env_setup.make_vec_env(cfg.env_name, cfg.num_envs) if mjx_task else None
+    if host_task:  # OGBench: the host-env bridge (host_online.py), envs seeded from --seed
+        venv = host_env.HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed)
     if venv is not None and venv.episode.observation_size != dataset.obs_dim:
         raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
                          f"{dataset.obs_dim} does not match the {cfg.env_name} env "
@@ -113,8 +124,14 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     if cluster_png is not None and not cfg.resume:
         logger.log_image("cluster/offline/plot", cluster_png, 0)
     batched_eval = None
+    host_eval = None
     if eval_fn is None and venv is not None and cfg.eval_interval:
-        batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
+        if host_task:
+            from tper_jit.train.host_online import make_host_eval
+
+            host_eval = make_host_eval(cfg, trainer.agent_config, seed_list[0])
+        else:
+            batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
     offline = trainer.init_state.replay.store.offline
     rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
     mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
@@ -124,7 +141,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         logger=logger, seed_loggers=seed_loggers,
         ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
         run_dir=run_dir, venv=venv, reward_shift=env_setup.reward_shift(cfg.env_name),
-        eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else None,
+        eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else host_eval,
         batched_eval=batched_eval, mesh=mesh, out=out,
         pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
     if cfg.resume:

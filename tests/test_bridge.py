@@ -1,0 +1,242 @@
+"""The host-env bridge: OGBench envs stepped on the host with the MJX path's chunk semantics,
+an offline → online cycle through ``train()``, and oracle-driven evaluation."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ogbench")
+pytest.importorskip("gymnasium")
+
+from tper_jit.agents.acfql import ACFQLConfig  # noqa: E402
+from tper_jit.replay.store import ONLINE  # noqa: E402
+from tper_jit.train import host_env  # noqa: E402
+from tper_jit.train.config import parse_args  # noqa: E402
+from tper_jit.train.host_env import HostVecEnv, evaluate_host, reset_seed  # noqa: E402
+from tper_jit.train.run import train  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+NAME = "cube-single-play-singletask-task1-v0"
+EPISODE = 200  # cube-single singletask time limit
+
+
+def _direct_env(seed: int, i: int, count: int = 0):
+    """A plain ogbench env reset the way env i's ``count``-th bridge reset is."""
+    import gymnasium
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gymnasium.make(host_env.env_id_of(NAME))
+    ob, info = env.reset(seed=reset_seed(seed, i, count))
+    return env, ob, info
+
+
+def _rollout(seed: int, n: int = 2, h: int = 3, chunks: int = 68):
+    """``chunks`` chunks of random actions (fixed generator); returns (venv, Transitions)."""
+    venv = HostVecEnv(NAME, n, seed=seed)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    trs = [venv.step_chunk(rng.uniform(-1, 1, (n, h, 5))) for _ in range(chunks)]
+    return venv, trs
+
+
+@pytest.fixture(scope="module")
+def rollout():
+    return _rollout(seed=5)
+
+
+def test_names():
+    assert host_env.is_host_task(NAME) and host_env.is_host_task("puzzle-3x3-play-singletask-v0")
+    assert not host_env.is_host_task("cube-single-singletask-task1")  # the MJX task
+    assert not host_env.is_host_task("lift")
+    assert host_env.env_id_of(NAME) == "cube-single-singletask-task1-v0"
+
+
+def test_chunks_drop_tails_keep_terminal_obs_and_auto_reset(rollout):
+    venv, trs = rollout
+    valid = np.stack([t.valid for t in trs], 1)  # (N, C, H)
+    n, c, h = valid.shape
+    assert venv.episode.episode_length == EPISODE
+    # 200 = 66 · 3 + 2: chunk 66 ends the episode at sub-step 1 and drops sub-step 2.
+    assert valid.reshape(n, -1).sum(1).tolist() == [c * h - 1] * n
+    assert not valid[:, 66, 2].any() and valid[:, 66, :2].all() and valid[:, 67].all()
+    ends = np.stack([t.truncated for t in trs], 1)
+    assert ends.sum() == n and ends[:, 66, 1].all()
+    assert not np.stack([t.terminated for t in trs]).any()  # a random actor: time limit only
+    rng = np.random.default_rng(0)
+    acts = [rng.uniform(-1, 1, (n, h, 5)) for _ in range(c)]
+    for i in range(n):
+        # A plain env with the same reset seed and actions reaches the same terminal obs.
+        env, ob, _ = _direct_env(venv.seed, i)
+        np.testing.assert_allclose(trs[0].obs[i, 0], ob, atol=1e-6)
+        steps = [acts[k][i, j] for k in range(c) for j in range(h)][:EPISODE]
+        for a in steps:
+            ob, *_ = env.step(np.clip(a.astype(np.float32), -1, 1))  # the bridge's dtype
+        np.testing.assert_allclose(trs[66].next_obs[i, 1], ob, atol=1e-5)
+        # ... and the next chunk starts from the fresh (second) reset, not the terminal obs.
+        _, ob_reset, _ = _direct_env(venv.seed, i, count=1)
+        np.testing.assert_allclose(trs[67].obs[i, 0], ob_reset, atol=1e-6)
+        assert not np.allclose(trs[67].obs[i, 0], trs[66].next_obs[i, 1])
+        # rows within a chunk chain: obs[j + 1] == next_obs[j]
+        np.testing.assert_array_equal(trs[3].obs[i, 1:], trs[3].next_obs[i, :-1])
+    assert (trs[66].next_obs[:, 2] == 0).all()  # dropped rows are zeros
+
+
+def test_deterministic_given_the_seed(rollout):
+    _, a = rollout
+    _, b = _rollout(seed=5, chunks=4)
+    _, c = _rollout(seed=6, chunks=4)
+    for x, y in zip(a[:4], b, strict=True):
+        np.testing.assert_array_equal(x.next_obs, y.next_obs)
+        np.testing.assert_array_equal(x.reward, y.reward)
+    assert not np.array_equal(a[0].obs, c[0].obs)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from envs_mjx.ogbench_generate import OGBenchGenConfig, generate_episodes, write_dataset
+
+    tmp = tmp_path_factory.mktemp("bridge")
+    gcfg = OGBenchGenConfig(env="cube-single", dataset_type="play", episodes=2, val_episodes=1,
+                            max_steps=60)
+    paths = write_dataset(gcfg, str(tmp / "data"), generate_episodes(gcfg, progress=False))
+    # N = 2, H = 3: 37 iterations (222 nominal env steps) per row, two rows.
+    flags = {"env_name": NAME, "dataset_path": paths["npz"], "offline_steps": 10,
+             "online_steps": 444, "log_interval": 222, "num_envs": 2, "horizon_length": 3,
+             "eval_interval": 444, "eval_episodes": 2, "start_training": 24,
+             "ptr_warmup_steps": 10, "use_ptr_backward": True, "use_ptr_online_priority": True,
+             "buffer_size": 600, "save_dir": tmp / "runs", "save_interval": 200,
+             "wandb": False, "progress": False}
+    argv = [f"--{k}={v}" for k, v in flags.items()]
+    argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+    return train(parse_args(argv, ACFQLConfig))
+
+
+def test_train_offline_then_online_through_the_bridge(run):
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").open()]
+    offline = [r for r in rows if "offline_agent/critic/critic_loss" in r]
+    online = [r for r in rows if "env/env_steps" in r]
+    assert [r["step"] for r in offline] == [10]
+    assert [r["step"] for r in online] == [232, 454]
+    # 74 chunks of 3 per env, one time-limit end at 200 drops one sub-step: 221 per env.
+    assert [r["env/env_steps"] for r in online] == [222.0, 442.0]
+    assert online[1]["env/episodes_ended"] == 2.0 and "env/success_rate" in online[1]
+    assert online[1]["env/episode.length"] == EPISODE
+    assert "online_agent/critic/critic_loss" in online[-1]
+    assert "ptr/sample_online/priority_mean" in online[-1]
+    for r in (offline[0], online[-1]):
+        assert {"eval/success_rate", "eval/success", "eval/episode.return",
+                "eval/episode.length"} <= set(r)
+
+
+def test_online_episodes_in_the_replay(run):
+    state = run.state
+    st = state.replay.store
+    t = st.episodes
+    online = (np.asarray(t.source) == ONLINE) & np.asarray(t.valid)
+    fin = online & np.asarray(t.finished)
+    assert int(state.env_steps) == 442 == int(np.asarray(st.streams.cursor).sum())
+    # Each stream: one episode ended by the time limit (200 rows), one open (21 rows).
+    assert sorted(np.asarray(t.length)[fin].tolist()) == [EPISODE, EPISODE]
+    assert sorted(np.asarray(t.length)[online & ~fin].tolist()) == [21, 21]
+    assert sorted(np.asarray(t.stream)[fin].tolist()) == [0, 1]
+    rows = st.online
+    term = np.asarray(rows.terminals).reshape(2, -1)
+    assert term.sum() == 2 and term[:, EPISODE - 1].all()  # the last row of each episode
+    assert np.asarray(rows.masks).reshape(2, -1)[:, :221].all()  # time limit: bootstrap
+    succ = np.asarray(rows.successes).reshape(2, -1)[:, :EPISODE].any(1)
+    by_stream = dict(zip(np.asarray(t.stream)[fin], np.asarray(t.success)[fin], strict=True))
+    assert [by_stream[0], by_stream[1]] == succ.tolist()
+    np.testing.assert_array_equal(np.asarray(state.ep_length), [21, 21])
+
+
+def test_resume_mid_online_restarts_the_host_episodes(run):
+    import io
+    import shutil
+
+    from tper_jit.train import resume
+
+    # Checkpoints at 232 (mid-online) and 454 (end): drop the last one (and the final agent
+    # checkpoint), as if the run had been killed after 232; continue from there.
+    shutil.rmtree(run.run_dir / "resume" / "454")
+    shutil.rmtree(run.run_dir / "checkpoints" / "454")
+    out = io.StringIO()
+    res = train(resume.config_from_run(run.run_dir), out=out)
+    text = out.getvalue()
+    assert "resumed" in text and "at step 232" in text and "episodes restart" in text
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows] == [10, 232, 454]
+    st = res.state.replay.store
+    t = st.episodes
+    live = (np.asarray(t.source) == ONLINE) & np.asarray(t.valid)
+    # per env: the fragment cut at the resume and the new open episode, 37 chunks of 3 each
+    assert int(res.state.env_steps) == int(np.asarray(st.streams.cursor).sum()) == 444
+    assert sorted(np.asarray(t.length)[live].tolist()) == [111] * 4
+    assert not np.asarray(t.finished)[live].any()
+
+
+def test_host_envs_run_one_seed_per_process(tmp_path):
+    argv = [f"--env_name={NAME}", "--num_seeds=2", "--online_steps=10",
+            f"--dataset_path={tmp_path / 'none.npz'}", f"--save_dir={tmp_path}"]
+    with pytest.raises(ValueError, match="one seed per process"):
+        train(parse_args(argv, ACFQLConfig))
+
+
+def _oracle_policy(venv: HostVecEnv, h: int):
+    """ogbench's Markov cube oracle on the host, one action per chunk repeated H times; the
+    task-mode info lacks the target block, so it is read from the env's goal mocap."""
+    from ogbench.manipspace import lie
+    from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
+
+    oracles = [CubeMarkovOracle(env=e, min_norm=0.4) for e in venv.envs]
+
+    def info_of(env, info):
+        u = env.unwrapped
+        mid = u._cube_target_mocap_ids[0]
+        yaw = lie.SO3(wxyz=u._data.mocap_quat[mid]).compute_yaw_radians()
+        return {**info, "privileged/target_block": 0,
+                "privileged/target_block_pos": u._data.mocap_pos[mid].copy(),
+                "privileged/target_block_yaw": np.array([yaw])}
+
+    def act(i, ob, info, first):
+        info = info_of(venv.envs[i], info)
+        if first:
+            np.random.seed(100 + i)  # the oracle draws its final arm pose from numpy
+            oracles[i].reset(ob, info)
+        return np.asarray(oracles[i].select_action(ob, info))
+
+    def policy(obs, call):
+        return np.stack([np.repeat(act(i, obs[i], venv.infos[i], call == 0)[None], h, 0)
+                         for i in range(venv.num_envs)])
+
+    return policy, act
+
+
+def test_oracle_eval_matches_the_oracle_on_plain_envs():
+    m, h, seed = 3, 2, 11
+    venv = HostVecEnv(NAME, m)
+    policy, act = _oracle_policy(venv, h)
+    res = evaluate_host(venv, policy, seed, h)
+    succ, lengths, terminated = [], [], []
+    for i in range(m):  # the same episodes, run directly on ogbench envs
+        env, ob, info = _direct_env(seed, i)
+        venv.envs[i] = env  # the oracle reads the env it drives
+        t, done, success, term = 0, False, False, False
+        while not done:
+            if t % h == 0:
+                a = act(i, ob, info, t == 0)
+            ob, _, term, trunc, info = env.step(a)
+            success |= bool(info["success"])
+            done, t = term or trunc, t + 1
+        succ.append(success)
+        lengths.append(t)
+        terminated.append(term)
+    assert res["eval/success_rate"] == np.mean(succ) and sum(succ) >= 2
+    assert res["eval/episode.length"] == np.mean(lengths)
+    # success terminates the episode (terminate_at_goal), so successful episodes end early
+    assert all(t for t, s in zip(terminated, succ, strict=True) if s)

@@ -1,0 +1,134 @@
+"""Host-env bridge throughput: OGBench envs on the host vs the fused MJX chunk.
+
+- **bridge**: ``host_online.HostOnlineRows`` on ``cube-single-play-singletask-task1-v0``: per
+  iteration a jitted act, N ogbench (CPU MuJoCo) envs stepping one H-step chunk each on the
+  host, and a jitted (donated) ``observe_and_learn`` (replay writes, T-PER, ``N · H`` gradient
+  steps) — the trainer's own code;
+- **bridge, env only**: the same ``HostVecEnv.step_chunk`` calls with random actions (the host
+  stepping cost alone);
+- **MJX**: ``online_loop.make_online_chunk`` on the closest MJX task,
+  ``cube-single-singletask-task1`` (K iterations inside one ``jit(lax.scan)``).
+
+Same networks, batch, H, N and UTD (1) in one process; env steps/s and gradient steps/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import jax
+import numpy as np
+
+from tper_jit.data.common import make_synthetic_dataset
+from tper_jit.train import env_setup, seeds
+from tper_jit.train.config import TrainConfig
+from tper_jit.train.host_env import HostVecEnv
+from tper_jit.train.host_online import HostOnlineRows, init_host_state
+from tper_jit.train.offline import make_offline_trainer
+from tper_jit.train.online_loop import init_online_state, make_online_chunk
+
+BRIDGE_ENV = "cube-single-play-singletask-task1-v0"
+MJX_ENV = "cube-single-singletask-task1"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-envs", type=int, default=4)
+    p.add_argument("--horizon", type=int, default=5)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
+    p.add_argument("--iterations", type=int, default=10, help="online iterations per timing")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _trainer(cfg: TrainConfig, obs_dim: int, episode_length: int, n: int, seed: int):
+    ds = make_synthetic_dataset(obs_dim, n=2000, episode_length=100, seed=seed, env_name="bench")
+    return make_offline_trainer(cfg, ds, store_kwargs={
+        "num_streams": n, "rows_per_stream": 20_000 // n, "max_episode_length": episode_length})
+
+
+def _time(fn, carry, repeats: int):
+    """``carry, metrics = fn(carry)`` (``carry`` ends in an ``OnlineState``): the first call
+    (compile + run) apart, then the fastest of ``repeats`` calls.  Returns
+    ``(carry, first_s, (seconds, env steps, grad steps))``."""
+    def call(c):
+        e0, g0 = int(c[-1].env_steps), int(c[-1].step)
+        t0 = time.perf_counter()
+        c, m = fn(c)
+        jax.block_until_ready((c[-1].step, m))
+        return c, (time.perf_counter() - t0, int(c[-1].env_steps) - e0, int(c[-1].step) - g0)
+
+    carry, (first, _, _) = call(carry)
+    runs = []
+    for _ in range(repeats):
+        carry, r = call(carry)
+        runs.append(r)
+    return carry, first, min(runs, key=lambda r: r[0])
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    n, h = args.num_envs, args.horizon
+    per_iter = n * h
+    base = dict(num_envs=n, horizon_length=h, start_training=0, use_ptr_backward=True,
+                use_ptr_online_priority=True, ptr_warmup_steps=0,
+                log_interval=per_iter * args.iterations, buffer_size=20_000, wandb=False,
+                progress=False, agent={"hidden_dims": tuple(args.hidden),
+                                       "batch_size": args.batch})
+    print(f"bridge benchmark — N={n} envs, H={h}, B={args.batch}, hidden {tuple(args.hidden)}, "
+          f"utd 1 ({per_iter} env steps + {per_iter} gradient steps per iteration, "
+          f"{args.iterations} iterations per timing)")
+    print(f"backend={jax.default_backend()} devices={jax.devices()} "
+          f"cpu={platform.processor() or platform.machine()} jax={jax.__version__}")
+    results = {}
+
+    # (a) the bridge on ogbench
+    cfg = TrainConfig(env_name=BRIDGE_ENV, **base)
+    venv = HostVecEnv(BRIDGE_ENV, n, seed=args.seed)
+    trainer = _trainer(cfg, venv.episode.observation_size, venv.episode.episode_length, n,
+                       args.seed)
+    rows = HostOnlineRows(cfg, trainer.agent_config, venv, reward_shift=0.0)
+    state = init_host_state(cfg, trainer.init_state, venv, args.seed)
+    def bridge(c):
+        rest, m = rows(*c)
+        return (c[0], rest), m
+
+    _, first, (dt, e, g) = _time(bridge, seeds.split_offline(state), args.repeats)
+    results["bridge"] = (e / dt, g / dt, first)
+
+    # (b) host stepping alone
+    rng = np.random.default_rng(args.seed)
+    steps, t0 = 0, time.perf_counter()
+    for _ in range(args.iterations):
+        steps += int(venv.step_chunk(rng.uniform(-1, 1, (n, h, 5))).valid.sum())
+    results["env_only"] = (steps / (time.perf_counter() - t0), 0.0, 0.0)
+
+    # (c) the fused MJX chunk
+    cfg = TrainConfig(env_name=MJX_ENV, **base)
+    mvenv = env_setup.make_vec_env(MJX_ENV, n)
+    trainer = _trainer(cfg, mvenv.episode.observation_size, mvenv.episode.episode_length, n,
+                       args.seed)
+    chunk, k, _, _ = make_online_chunk(cfg, trainer.agent_config, mvenv,
+                                       env_setup.reward_shift(MJX_ENV))
+    state = init_online_state(cfg, trainer.init_state, mvenv)
+
+    def fused(c):
+        st, m = chunk(c[0])  # the whole state is donated: the carry is (state,)
+        return (st,), m
+
+    _, first, (dt, e, g) = _time(fused, (state,), args.repeats)
+    results["mjx"] = (e / dt, g / dt, first)
+
+    labels = {"bridge": f"bridge: {BRIDGE_ENV} (ogbench, host)",
+              "env_only": "bridge env stepping only (no learning)",
+              "mjx": f"MJX fused chunk: {MJX_ENV}"}
+    print(f"{'pattern':<60} | {'env steps/s':>11} | {'grad steps/s':>12} | {'first call s':>12}")
+    print("-" * 104)
+    for name, (env_rate, grad_rate, first) in results.items():
+        grad = f"{grad_rate:>12.1f}" if grad_rate else f"{'-':>12}"
+        fc = f"{first:>12.1f}" if first else f"{'-':>12}"
+        print(f"{labels[name]:<60} | {env_rate:>11.1f} | {grad} | {fc}")
+    venv.close()
+    return {f"{k}_env": v[0] for k, v in results.items()} | {
+        f"{k}_grad": v[1] for k, v in results.items() if k != "env_only"}

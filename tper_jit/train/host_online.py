@@ -1,0 +1,122 @@
+"""The online phase through the host-env bridge: jitted act → host chunk step → jitted learn.
+
+The MJX path scans whole iterations on the device.  Environments that are not JAX (OGBench's
+manipspace envs, ``host_env.HostVecEnv``) cannot be traced, so one iteration is split at the
+env step, and everything else is the MJX path's own code:
+
+1. ``act`` (jitted): the same key split and actor call as ``online.make_iteration``;
+2. ``HostVecEnv.step_chunk`` on the host: N envs, H actions each, tails dropped, auto-reset;
+3. ``observe_and_learn`` (jitted, state donated): ``online.make_observe_and_learn`` — replay
+   writes, T-PER sync, episode metrics, ``utd_ratio · N · H`` gradient steps.
+
+A logged row is K = ``log_interval // (N · H)`` such iterations; their per-iteration metrics
+are stacked to ``(K, ...)`` and reduced by the driver exactly like an MJX chunk.
+
+``OnlineState.env_state`` is a ``HostObs`` (the observations to act from); the simulator state
+lives on the host and is not checkpointed: a resumed run resets the envs (new episodes) and
+detaches the episodes that were open in the replay (they stay, unfinished) — it says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tper_jit.train import agent_setup, seeds
+from tper_jit.train.host_env import HostObs, HostVecEnv, evaluate_host
+from tper_jit.train.online import OnlineState, make_observe_and_learn, online_sampler_config
+
+
+def init_host_state(cfg, offline_state, venv: HostVecEnv, seed: int) -> OnlineState:
+    """Like ``online_loop.init_online_state`` (same keys from ``seed``), with the host envs
+    reset from ``seed`` and their observations as the env state."""
+    from tper_jit.train.online_loop import init_online_state
+
+    obs = venv.reset(seed)
+    return init_online_state(cfg, offline_state, venv, seed=seed,
+                             reset=lambda key: HostObs(obs=jnp.asarray(obs)))
+
+
+def restart_episodes(rest: OnlineState, venv: HostVecEnv, out=None) -> OnlineState:
+    """After a resume: the host envs were reset, so the running episodes start over; the
+    replay's open episodes are detached (kept as unfinished fragments, never continued)."""
+    print(f"note: {venv.env_id} runs on the host and its simulator state is not in the "
+          "checkpoint: the online episodes restart from fresh resets (the open episodes in "
+          "the replay are closed as unfinished fragments)", file=out, flush=True)
+    st = rest.replay.store
+    streams = st.streams.replace(slot=jnp.full_like(st.streams.slot, -1))
+    replay = rest.replay.replace(store=st.replace(streams=streams))
+    return rest.replace(replay=replay, env_state=HostObs(obs=jnp.asarray(venv.obs)),
+                        ep_return=jnp.zeros_like(rest.ep_return),
+                        ep_length=jnp.zeros_like(rest.ep_length))
+
+
+class HostOnlineRows:
+    """``rows(offline, rest) -> (rest, metrics (K, ...))``: one logged row of host iterations,
+    the drop-in for the MJX ``seeds.batch_chunk(scan)`` of one seed."""
+
+    def __init__(self, cfg, acfg: Any, venv: HostVecEnv, reward_shift: float):
+        self.venv = venv
+        n = venv.num_envs
+        h = agent_setup.exec_horizon(acfg)
+        self.scfg = online_sampler_config(cfg, acfg.horizon_length)
+        self.per_iter = n * h
+        self.k = max(1, cfg.log_interval // self.per_iter)
+        observe = make_observe_and_learn(n, acfg, self.scfg, cfg, reward_shift)
+        act = agent_setup.act_fn(acfg)
+
+        def act_step(agent, obs, key):
+            # The MJX iteration's key split: (next key, act key, learn key).
+            key, k_act, k_learn = jax.random.split(key, 3)
+            return act(agent, obs, k_act).reshape(n, h, -1), key, k_learn
+
+        def observe_step(offline, rest, tr, next_obs, key, k_learn):
+            state = seeds.join_offline(offline, rest).replace(key=key)
+            state, metrics = observe(state, tr, HostObs(obs=next_obs), k_learn)
+            return seeds.split_offline(state)[1], metrics
+
+        self._act = jax.jit(act_step)
+        self._observe = jax.jit(observe_step, donate_argnums=1)
+        self._health = jax.jit(seeds.params_finite)
+
+    def __call__(self, offline, rest: OnlineState) -> tuple[OnlineState, dict[str, np.ndarray]]:
+        per_iter = []
+        for _ in range(self.k):
+            actions, key, k_learn = self._act(rest.agent, rest.env_state.obs, rest.key)
+            tr = self.venv.step_chunk(np.asarray(actions))
+            rest, metrics = self._observe(offline, rest, tr, jnp.asarray(self.venv.obs), key,
+                                          k_learn)
+            per_iter.append(metrics)
+        host = jax.device_get(per_iter)
+        stacked = {k: np.stack([m[k] for m in host]) for k in host[0]}
+        stacked["health/params_finite"] = np.asarray([float(self._health(rest.agent))])
+        return rest, stacked
+
+
+def eval_seed(seed: int, step: int) -> int:
+    """The env reset seed of an evaluation at ``step`` (its own stream: tag 3, like the MJX
+    evaluation key ``fold_in(fold_in(PRNGKey(seed), 3), step)``)."""
+    return int(np.random.SeedSequence([seed, 3, step]).generate_state(1)[0])
+
+
+def make_host_eval(cfg, acfg: Any, seed: int):
+    """``eval_fn(agent, step, seed_index) -> dict``: ``--eval_episodes`` episodes on their own
+    ``HostVecEnv`` with the agent's evaluation actor (keys ``fold_in(fold_in(PRNGKey(seed), 3),
+    step)`` folded with the call index)."""
+    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed)
+    h = agent_setup.exec_horizon(acfg)
+    act = jax.jit(agent_setup.act_fn(acfg, evaluation=True))
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
+
+    def eval_fn(agent, step: int, seed_index: int = 0) -> dict[str, float]:
+        key = jax.random.fold_in(base, step)
+
+        def policy(obs, call):
+            return np.asarray(act(agent, jnp.asarray(obs), jax.random.fold_in(key, call)))
+
+        return evaluate_host(venv, policy, eval_seed(seed, step), h)
+
+    return eval_fn
