@@ -48,6 +48,19 @@ MJX_TASKS: dict[str, dict] = {
                     "dataset_episodes": 2000, "offline_steps": 500_000,
                     "online_steps": 1_000_000},
 }
+# OGBench singletask tasks through the host bridge (CPU simulators), with the datasets made
+# by `tper-generate --source ogbench --env <env> --type play --episodes 1000
+# --out ~/.ogbench/data` (the loader's default path).  Budgets as in the QC paper (1M + 1M);
+# pick task 1..5 with --env_name.
+OGBENCH_TASKS: dict[str, dict] = {
+    "cube-single": {"env_name": "cube-single-play-singletask-task1-v0", "cluster_k": "elbow"},
+    "puzzle-3x3": {"env_name": "puzzle-3x3-play-singletask-task1-v0", "cluster_k": "elbow",
+                   "sparse": True},
+}
+OGBENCH_RUN = {"offline_steps": 1_000_000, "online_steps": 1_000_000, "num_envs": 8,
+               "buffer_size": 1_000_000, "log_interval": 5_000, "eval_interval": 100_000,
+               "eval_episodes": 50, "start_training": 5_000, "ptr_warmup_steps": 20_000}
+
 MJX_RUN = {"num_envs": 64, "buffer_size": 1_000_000, "log_interval": 5_000,
            "eval_interval": 20_000, "eval_episodes": 64, "start_training": 5_000,
            "ptr_warmup_steps": 20_000}
@@ -73,9 +86,14 @@ def recipe(name: str, task: str | None = None) -> dict:
     else:
         raise ValueError(f"unknown recipe {name!r}; one of "
                          f"{sorted(RECIPES) + sorted(RLPD_RECIPES)}")
-    if task is not None:
+    if task in OGBENCH_TASKS:
+        out.update(OGBENCH_RUN)
+        out.update(OGBENCH_TASKS[task])
+        out["run_group"] = f"{name}-ogbench-{task}"
+    elif task is not None:
         if task not in MJX_TASKS:
-            raise ValueError(f"unknown MJX task preset {task!r}; one of {sorted(MJX_TASKS)}")
+            raise ValueError(f"unknown task preset {task!r}; one of "
+                             f"{sorted(MJX_TASKS) + sorted(OGBENCH_TASKS)}")
         out.update(MJX_RUN)
         out.update(MJX_TASKS[task])
         if name in RLPD_RECIPES:  # no pretraining; the UTD makes env steps costly

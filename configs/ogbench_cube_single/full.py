@@ -1,0 +1,13 @@
+"""Recipe `full` on OGBench `cube-single`, singletask task 1
+(others via --env_name), through the host bridge: 1M offline + 1M online steps.
+
+    tper-generate --source ogbench --env cube-single --type play \
+        --episodes 1000 --out ~/.ogbench/data
+    tper-train --config configs/ogbench_cube_single/full.py
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("full", "cube-single")
