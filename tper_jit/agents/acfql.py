@@ -36,7 +36,7 @@ from flax import struct
 from tper_jit.agents import config_checks as checks
 from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
-from tper_jit.replay.gather import ChunkBatch
+from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
 Params = Any  # a pytree of arrays
 
@@ -411,14 +411,8 @@ def total_loss(params: dict[str, Params], target_critic: Params, batch: ChunkBat
 
 def _check_batch(batch: ChunkBatch, config: ACFQLConfig, action_dim: int) -> None:
     """Trace-time shape guard of the batch against the config."""
+    check_chunk_batch(batch, config.horizon_length, action_dim)
     b, h, a = batch.actions.shape
-    if h != config.horizon_length or a != action_dim:
-        raise ValueError(f"batch actions (B, H, A) = {batch.actions.shape} do not match "
-                         f"--agent.horizon_length={config.horizon_length}, action_dim={action_dim}")
-    for name in ("rewards", "masks", "valid"):
-        if getattr(batch, name).shape != (b, h):
-            raise ValueError(f"batch {name} has shape {getattr(batch, name).shape}, "
-                             f"expected {(b, h)}")
     if batch.next_actions.shape != (b, h, a) or batch.next_actions_valid.shape != (b,):
         raise ValueError("batch next_actions must be (B, H, A) and next_actions_valid (B,), got "
                          f"{batch.next_actions.shape} and {batch.next_actions_valid.shape}")

@@ -41,7 +41,7 @@ from tper_jit.agents.rlpd_networks import (
     sample_tanh_gaussian,
     tanh_gaussian_log_prob_terms,
 )
-from tper_jit.replay.gather import ChunkBatch
+from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
 Params = Any  # a pytree of arrays
 
@@ -309,14 +309,7 @@ def temperature_loss(temperature_params: Params, entropy: jax.Array,
 
 def _check_batch(batch: ChunkBatch, config: RLPDConfig, action_dim: int) -> None:
     """Trace-time shape guard of the batch against the config."""
-    b, h, a = batch.actions.shape
-    if h != config.horizon_length or a != action_dim:
-        raise ValueError(f"batch actions (B, H, A) = {batch.actions.shape} do not match "
-                         f"--agent.horizon_length={config.horizon_length}, action_dim={action_dim}")
-    for name in ("rewards", "masks", "valid"):
-        if getattr(batch, name).shape != (b, h):
-            raise ValueError(f"batch {name} has shape {getattr(batch, name).shape}, "
-                             f"expected {(b, h)}")
+    check_chunk_batch(batch, config.horizon_length, action_dim)
 
 
 def _adam_step(config: RLPDConfig, grads: Params, opt_state: optax.OptState,

@@ -73,3 +73,16 @@ def gather_chunks(store: TrajectoryStore, episode_ids: jax.Array, starts: jax.Ar
         next_observations=tr.next_observations[:, horizon - 1],
         next_actions=tr.actions[:, horizon:], next_actions_valid=next_valid.astype(jnp.float32),
         successes=tr.successes[:, cur] * inside_h, episode_ids=episode_ids, starts=starts)
+
+
+def check_chunk_batch(batch: ChunkBatch, horizon: int, action_dim: int) -> None:
+    """Trace-time shape guard of a batch against an agent's H and A (clear errors naming the
+    flag instead of a broadcasting failure deep inside a loss)."""
+    b, h, a = batch.actions.shape
+    if h != horizon or a != action_dim:
+        raise ValueError(f"batch actions (B, H, A) = {batch.actions.shape} do not match "
+                         f"--agent.horizon_length={horizon}, action_dim={action_dim}")
+    for name in ("rewards", "masks", "valid"):
+        if getattr(batch, name).shape != (b, h):
+            raise ValueError(f"batch {name} has shape {getattr(batch, name).shape}, "
+                             f"expected {(b, h)}")
