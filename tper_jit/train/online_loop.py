@@ -1,19 +1,14 @@
-"""Host loop of the online phase: compiled chunks of iterations, logging, evaluation, plots."""
+"""Builders of the online phase: state init, the scan / jitted chunk, the priority plot
+(the loop itself is ``driver.Driver._online_phase``)."""
 
 from __future__ import annotations
-
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from tper_jit.replay.store import ONLINE
-from tper_jit.train.logger import Progress
 from tper_jit.train.online import OnlineState, make_iteration, online_sampler_config
-
-ONLINE_KEYS = ("online_agent/critic/critic_loss", "env/episode.return", "env/success_rate",
-               "eval/success_rate")
 
 
 def init_online_state(cfg, offline_state, venv, seed: int | None = None,
@@ -55,39 +50,3 @@ def _priority_plot(state: OnlineState, path, env_steps: int):
     online = np.asarray(st.episodes.source) == ONLINE
     return priority_histogram(p, path, title=f"T-PER p(τ) after {env_steps} env steps",
                               online_mask=online)
-
-
-def online_phase(cfg, trainer, offline_state, venv, logger, eval_fn, rows, run_dir,
-                 reward_shift: float):
-    from tper_jit.train.run import weighted_chunk_means
-
-    acfg = trainer.agent_config
-    state = init_online_state(cfg, offline_state, venv)
-    chunk, k, per_iter, scfg = make_online_chunk(cfg, acfg, venv, reward_shift)
-    progress = Progress(cfg.online_steps, "online", cfg.progress)
-    env_steps, next_eval = 0, cfg.eval_interval
-    plots = run_dir / "plots"
-    while env_steps < cfg.online_steps:
-        t0 = time.perf_counter()
-        step0 = int(state.step)
-        state, metrics = chunk(state)
-        row = weighted_chunk_means(metrics)
-        dt = time.perf_counter() - t0
-        prev, env_steps = env_steps, int(state.env_steps)
-        row["env/env_steps"] = float(env_steps)
-        row["time/env_steps_per_sec"] = (env_steps - prev) / dt
-        row["time/online_grad_steps_per_sec"] = (int(state.step) - step0) / dt
-        due = env_steps >= next_eval or env_steps >= cfg.online_steps
-        if eval_fn is not None and cfg.eval_interval and due:
-            row.update(eval_fn(state.agent, cfg.offline_steps + env_steps))
-            while next_eval <= env_steps:
-                next_eval += cfg.eval_interval
-            if scfg.kind == "tper":
-                png = _priority_plot(state, plots / f"priorities_{env_steps:08d}.png",
-                                     env_steps)
-                logger.log_image("ptr/priority_histogram", png, cfg.offline_steps + env_steps)
-        step = cfg.offline_steps + env_steps
-        logger.log(step, row)
-        rows.append({"step": step, **row})
-        progress.update(env_steps, row, ONLINE_KEYS)
-    return state
