@@ -231,5 +231,14 @@ def main(argv: list[str] | None = None) -> dict:
     return paths
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """The ``tper-generate`` console script: :func:`main`, exit status 0 on success.
+
+    (``main`` returns the written paths for callers in Python; a console script's return
+    value is its exit status, and a dict there would read as failure.)"""
+    main(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli())

@@ -8,6 +8,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -218,3 +220,22 @@ def test_defaults_are_published_procedure():
     assert noisy.random_action_prob == 0.2 and noisy.dataset_name == "puzzle-3x3-noisy-v0"
     assert OGBenchGenConfig("cube-double", "noisy", 1, 1).random_action_prob == 0.1
     assert OGBenchGenConfig("cube-double", "play", 1, 1).random_action_prob == 0.0
+
+
+def test_console_script_exit_status(tmp_path):
+    """``tper-generate`` as installed: ``sys.exit(<entry>(...))`` must mean success (0), so
+    that ``tper-generate ... && tper-train ...`` chains; the entry once returned the paths
+    dict, which a console script turns into exit status 1."""
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "tper-generate"]
+    fn = ep.load()
+    status = fn(["--source", "ogbench", "--env", "cube-single", "--episodes", "1",
+                 "--val-episodes", "1", "--max-steps", "20", "--quiet", "--out", str(tmp_path)])
+    assert status == 0
+    assert (tmp_path / "cube-single-play-v0.npz").is_file()
+    proc = subprocess.run([sys.executable, "-m", "envs_mjx.generate", "--source", "ogbench",
+                           "--env", "cube-single", "--episodes", "1", "--val-episodes", "1",
+                           "--max-steps", "20", "--quiet", "--out", str(tmp_path / "m")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
