@@ -89,6 +89,8 @@ def recipe(name: str, task: str | None = None) -> dict:
     if task in OGBENCH_TASKS:
         out.update(OGBENCH_RUN)
         out.update(OGBENCH_TASKS[task])
+        if name in RLPD_RECIPES:  # no pretraining
+            out["offline_steps"] = 0
         out["run_group"] = f"{name}-ogbench-{task}"
     elif task is not None:
         if task not in MJX_TASKS:

@@ -1,0 +1,13 @@
+"""Recipe `qc_rlpd` on OGBench `cube-single`, singletask task 1
+(others via --env_name), through the host bridge.
+
+    tper-generate --source ogbench --env cube-single --type play \
+        --episodes 1000 --out ~/.ogbench/data
+    tper-train --config configs/ogbench_cube_single/qc_rlpd.py
+"""
+
+from tper_jit.train.presets import recipe
+
+
+def get_config():
+    return recipe("qc_rlpd", "cube-single")
