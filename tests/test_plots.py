@@ -204,9 +204,30 @@ def test_cli_groups_and_table(tmp_path, three_seeds, capsys):
     _, emean, ehalf = _expected()
     tper = next(ln for ln in lines if ln.startswith("tper "))
     assert tper.split()[1] == "3"
-    assert f"{emean[-1]:.4g} ± {ehalf[-1]:.2g}" in tper
+    assert f"{emean[-1]:.2f} ± {ehalf[-1]:.2f}" in tper
     uniform = next(ln for ln in lines if ln.startswith("uniform "))
-    assert uniform.split()[1] == "1" and f"{ONLINE[0][-1]:.4g} ± 0" in uniform
+    assert uniform.split()[1] == "1" and f"{ONLINE[0][-1]:.2f} (n=1)" in uniform
+
+
+def test_cli_markdown_table_after_offline_and_final(tmp_path, three_seeds, capsys):
+    """The table's two columns are the per-seed last offline eval (x = 0) and last eval, as
+    mean ± t_{0.975,2}·sd/√3 by hand; a group that never evaluates at x = 0 shows "–"."""
+    online_only = [r for r in _seed_rows(1) if "env/env_steps" in r]
+    rlpd = _write_run(tmp_path / "rlpd", online_only, {"run_group": "rlpd"})
+    rc = plots.main([*map(str, three_seeds), str(rlpd), "--out", str(tmp_path / "c.png"),
+                     "--markdown"])
+    assert rc == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("| group | seeds |") and lines[2] == "|---|---|---|---|---|"
+    cells = [c.strip() for c in lines[3].strip("|").split("|")]
+    t = stats.t.ppf(0.975, df=2)
+    off, fin = np.array(OFFLINE_LAST), np.array([o[-1] for o in ONLINE])
+    assert cells[:2] == ["tper", "3"]
+    assert cells[2] == f"{off.mean():.2f} ± {t * off.std(ddof=1) / np.sqrt(3):.2f}"
+    assert cells[3] == f"{fin.mean():.2f} ± {t * fin.std(ddof=1) / np.sqrt(3):.2f}"
+    assert cells[4] == f"{ENV_STEPS[-1]:,}"
+    assert [c.strip() for c in lines[4].strip("|").split("|")][:4] == [
+        "rlpd", "1", "–", f"{ONLINE[1][-1]:.2f} (n=1)"]
 
 
 def test_cli_bad_input_exit_code_2(tmp_path, three_seeds, capsys):

@@ -30,6 +30,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tper_jit.summary import markdown_table, summarize
+
 __all__ = ["load_curves", "aggregate", "plot_learning_curves", "priority_histogram",
            "group_runs", "main"]
 
@@ -342,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--x-key", default="env/env_steps",
                         help="x axis key; rows without it count as 0 (default: %(default)s)")
     parser.add_argument("--title", default=None, help="figure title (default: the metric)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print a Markdown table: per group the seeds, the metric after "
+                             "the offline phase and at the end (mean ± 95%% CI)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # usage errors (2) and --help (0)
@@ -355,19 +360,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for name, dirs in groups.items():
             curves = [c for d in dirs for c in load_curves(d, args.metric, args.x_key)]
-            x, mean, lo, hi, _ = aggregate(curves)
-            rows.append((name, len(curves), float(x[-1]), float(mean[-1]),
-                         float(hi[-1] - lo[-1]) / 2.0))
+            rows.append(summarize(name, curves))
         out = plot_learning_curves(groups, args.out, args.metric, args.title, args.x_key)
     except (ValueError, OSError) as e:
         print(f"tper-plot: error: {e}", file=sys.stderr)
         return 2
 
     print(out)
-    width = max(5, *(len(r[0]) for r in rows))
-    print(f"{'group':<{width}}  {'n':>3}  {'final x':>10}  final {args.metric}")
-    for name, n, fx, m, h in rows:
-        print(f"{name:<{width}}  {n:>3}  {fx:>10.6g}  {m:.4g} ± {h:.2g}")
+    if args.markdown:
+        print(markdown_table(rows, args.metric))
+        return 0
+    width = max(5, *(len(r.name) for r in rows))
+    print(f"{'group':<{width}}  {'n':>3}  {'final x':>10}  final {args.metric} (mean ± 95% CI)")
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.seeds:>3}  {r.final_x:>10.6g}  {r.final}")
     return 0
 
 
