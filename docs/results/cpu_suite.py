@@ -92,13 +92,32 @@ def entries(out: Path) -> list[tuple[str, str]]:
     return runs + issue7("cube-single", range(3, 5))
 
 
+def report(manifest: Path) -> int:
+    """Per group (an entry name without its ``/s<seed>``): finished runs, failures, and the
+    mean wall time of one run (s)."""
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for ln in manifest.read_text().splitlines():
+        name, rc, sec, _ = ln.split("\t")
+        group = name.rsplit("/s", 1)[0] if name.rsplit("/s", 1)[-1].isdigit() else name
+        groups.setdefault(group, []).append((int(rc), float(sec)))
+    for g, rs in groups.items():
+        ok = [s for rc, s in rs if rc == 0]
+        mean = sum(ok) / len(ok) if ok else float("nan")
+        print(f"{g:<40} ok {len(ok)}  failed {len(rs) - len(ok)}  wall/run {mean:6.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", default="", help="run only entries whose name starts with this")
     p.add_argument("--list", action="store_true", help="print the commands and exit")
+    p.add_argument("--report", action="store_true",
+                   help="print each group's finished runs and mean wall time, and exit")
     args = p.parse_args(argv)
+    if args.report:
+        return report(args.out / "manifest.tsv")
     runs = [e for e in entries(args.out.resolve()) if e[0].startswith(args.only)]
     if args.list:
         for name, cmd in runs:

@@ -30,6 +30,7 @@ from flax import struct
 
 from tper_jit.replay import ranking, sum_tree
 from tper_jit.replay.store import OFFLINE, TrajectoryStore, clear_dirty
+from tper_jit.seed_axis import seed_cond
 
 METRICS = ("uniform", "td_error_rank", "success_binary", "avg_reward", "uqm_reward",
            "uhm_reward", "min_reward", "normalized")
@@ -163,7 +164,9 @@ def sync(state: PriorityState, store: TrajectoryStore, cfg: TPERConfig,
     def resorted(_):
         return ranking.build_index(all_scores)
 
-    index = jax.lax.cond(store.dirty_overflow, resorted, merged, None)
+    # A re-sort gives every slot the same p(τ) as the merge (ties share an average rank), so
+    # the seeds of a vmapped run may all re-sort when one overflowed.
+    index = seed_cond(store.dirty_overflow, resorted, merged, None, true_is_safe=True)
     tree = sum_tree.rebuild(state.tree, _probabilities(index, store, cfg))
     return PriorityState(index=index, tree=tree), clear_dirty(store)
 

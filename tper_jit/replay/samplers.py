@@ -37,6 +37,7 @@ from flax import struct
 from tper_jit.oper import state as oper_state
 from tper_jit.replay import priorities, sum_tree
 from tper_jit.replay.store import TrajectoryStore
+from tper_jit.seed_axis import seed_cond
 
 SAMPLER_KINDS = ("transition", "trajectory", "cluster", "tper", "mixture", "oper")
 
@@ -179,7 +180,7 @@ def sample_tper(state: ReplayState, key: jax.Array, batch_size: int, cfg: Sample
         return sample_tree(state.priorities.tree, state.store, key, batch_size, cfg.horizon,
                            rule, cfg.stratified)
 
-    return jax.lax.cond(state.online_step < cfg.tper.warmup_steps, warm, prio, None)
+    return seed_cond(state.online_step < cfg.tper.warmup_steps, warm, prio, None)
 
 
 def sample_mixture(state: ReplayState, key: jax.Array, batch_size: int, cfg: SamplerConfig

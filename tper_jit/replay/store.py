@@ -30,6 +30,7 @@ from flax import struct
 
 from tper_jit.replay import sum_tree
 from tper_jit.replay.episode_stats import episode_stats_np, top_means_jax
+from tper_jit.seed_axis import seed_cond
 
 OFFLINE, ONLINE = 0, 1
 
@@ -389,8 +390,9 @@ def add_step(store: TrajectoryStore, observations: jax.Array, actions: jax.Array
 
     # 5. Episodes that end now are finished: final statistics, trajectory tree, dirty list.
     fin = write & done
-    store = jax.lax.cond(jnp.any(fin), _finish, lambda s, *_: s, store, slot, length, ret_sum,
-                         fin)
+    # _finish only writes where `fin`, so running it for a seed with no ending is a no-op.
+    store = seed_cond(jnp.any(fin), _finish, lambda s, *_: s, store, slot, length, ret_sum,
+                      fin, true_is_safe=True)
     st = store.streams
     return store.replace(streams=st.replace(cursor=st.cursor + write.astype(jnp.int32),
                                             slot=jnp.where(fin, -1, st.slot)))

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from tper_jit.replay import gather, gather_seq, priorities, sample_stats, samplers, store
+from tper_jit.seed_axis import seed_cond
 from tper_jit.train import agent_setup
 
 
@@ -141,8 +142,7 @@ def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig,
         ep_return, ep_length, env_metrics = _env_episode_metrics(
             tr, rewards, state.ep_return, state.ep_length)
         training = env_steps >= cfg.start_training
-        agent, replay, metrics = jax.lax.cond(training, learn, skip, state.agent, replay,
-                                              k_learn)
+        agent, replay, metrics = seed_cond(training, learn, skip, state.agent, replay, k_learn)
         metrics = {**metrics, **env_metrics,
                    "online_agent/training": training.astype(jnp.float32)}
         new = state.replace(agent=agent, replay=replay, env_state=env_state,

@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from tper_jit.seed_axis import SEED_AXIS
+
 # t_{0.975, n-1} for small n (two-sided 95 % interval of a mean); normal quantile beyond.
 _T975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306,
          10: 2.262, 12: 2.201, 16: 2.131, 20: 2.093, 32: 2.040}
@@ -103,7 +105,7 @@ def batch_chunk(fn: Callable, num_seeds: int, mesh: Mesh | None = None,
 
     if num_seeds > 1:
         def many(offline, rest, *static):
-            return jax.vmap(lambda r: one(offline, r, *static))(rest)
+            return jax.vmap(lambda r: one(offline, r, *static), axis_name=SEED_AXIS)(rest)
     else:
         many = one
     static_argnums = tuple(range(2, 2 + num_static))
