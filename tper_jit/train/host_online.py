@@ -106,7 +106,8 @@ def make_host_eval(cfg, acfg: Any, seed: int):
     """``eval_fn(agent, step, seed_index) -> dict``: ``--eval_episodes`` episodes on their own
     ``HostVecEnv`` with the agent's evaluation actor (keys ``fold_in(fold_in(PRNGKey(seed), 3),
     step)`` folded with the call index)."""
-    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed)
+    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed,
+                      dataset_path=cfg.dataset_path or None)
     h = agent_setup.exec_horizon(acfg)
     act = jax.jit(agent_setup.act_fn(acfg, evaluation=True))
     base = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
