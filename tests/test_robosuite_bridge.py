@@ -214,3 +214,32 @@ def test_reset_determinism(venv):
     state = np.random.get_state()[1].copy()
     venv.reset(seed=13)
     np.testing.assert_array_equal(np.random.get_state()[1], state)  # global rng restored
+
+
+def test_train_offline_then_online_through_robosuite(lift_file, tmp_path):
+    """Offline → online through ``train()`` on the tiny Lift file: N = 2 robosuite envs, H = 5,
+    one host evaluation episode per phase end; the online rewards carry the loader's −1."""
+    from tper_jit.agents.acfql import ACFQLConfig
+    from tper_jit.train.config import parse_args
+    from tper_jit.train.run import train
+
+    flags = {"env_name": NAME, "dataset_path": lift_file, "offline_steps": 10,
+             "online_steps": 100, "log_interval": 50, "num_envs": 2, "horizon_length": 5,
+             "eval_interval": 1000, "eval_episodes": 1, "start_training": 20,
+             "buffer_size": 700, "use_ptr_backward": True, "use_ptr_online_priority": True,
+             "ptr_warmup_steps": 10, "save_dir": tmp_path, "wandb": False,
+             "progress": False}
+    argv = [f"--{k}={v}" for k, v in flags.items()]
+    argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+    res = train(parse_args(argv, ACFQLConfig))
+    rows = [json.loads(line) for line in (res.run_dir / "metrics.jsonl").open()]
+    online = [r for r in rows if "env/env_steps" in r]
+    assert [r["env/env_steps"] for r in online] == [50.0, 100.0]
+    for r in (rows[0], online[-1]):  # evaluations at the end of each phase: one full episode
+        assert r["eval/episode.length"] == 300 and "eval/success_rate" in r
+    st = res.state.replay.store
+    cursor = np.asarray(st.streams.cursor)
+    assert int(res.state.env_steps) == 100 == int(cursor.sum())
+    rewards = np.asarray(st.online.rewards).reshape(2, -1)
+    for s in range(2):  # random actions never lift the cube: every online reward is 0 − 1
+        np.testing.assert_array_equal(rewards[s, :cursor[s]], -1.0)
