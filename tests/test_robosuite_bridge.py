@@ -77,15 +77,19 @@ def test_routing(tmp_path):
                  {"env_name": "lift", "type": "envs_mjx", "env_kwargs": {}})
     og = "cube-single-play-singletask-task1-v0"
     assert host_env.host_bridge(og, None, robosuite_ok=False) == ("ogbench", None)
-    for name, path in ((NAME, None), ("square-mh-low", None), ("transport-ph-low_dim", None),
-                       ("my-lift", lift)):
+    # robomimic names: their file's env_args, or (file missing) robosuite by name
+    for name, path in ((NAME, None), ("square-mh-low", str(tmp_path / "missing.hdf5")),
+                       ("transport-ph-low_dim", None), ("can-mh-low", lift), ("my-lift", lift)):
         assert robosuite_env.is_robosuite_task(name, path)
         assert host_env.host_bridge(name, path, robosuite_ok=True) == ("robosuite", None)
         kind, note = host_env.host_bridge(name, path, robosuite_ok=False)
         assert kind is None and "robosuite==1.4.1" in note and "mujoco==3.3.7" in note
         assert "pip install" in note and "skipped" in note
     # Not robosuite: the MJX tasks' own hdf5 files, image datasets, npz, unreadable files.
-    for name, path in (("lift", mjx), ("my-lift", mjx), ("lift-ph-image", None),
+    bad = tmp_path / "bad.hdf5"
+    bad.write_text("not hdf5")
+    for name, path in (("lift", mjx), ("my-lift", mjx), ("lift-ph-low", mjx),
+                       ("lift-ph-low", str(bad)), ("lift-ph-image", None),
                        ("my-lift", str(tmp_path / "missing.hdf5")), ("my-lift", None),
                        ("cube-single-singletask-task1", str(tmp_path / "x.npz"))):
         assert not robosuite_env.is_robosuite_task(name, path)

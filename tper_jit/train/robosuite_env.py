@@ -94,17 +94,20 @@ def dataset_path_of(env_name: str, dataset_path: str | None) -> str | None:
 
 
 def is_robosuite_task(env_name: str, dataset_path: str | None = None) -> bool:
-    """robomimic names (``lift-mh-low_dim``, ``square-ph-low``) and ``.hdf5`` datasets whose
-    ``env_args`` name a robosuite env.  Pure but for reading that one attribute; an unreadable
-    file is not a robosuite task (the loader reports it)."""
-    if is_robomimic_env(env_name):
-        return parse_robomimic_env_name(env_name).obs_type == "low_dim"
-    if not (dataset_path and str(dataset_path).endswith(HDF5_SUFFIXES)):
+    """robomimic low-dim names (``lift-mh-low_dim``, ``square-ph-low``) and ``.hdf5`` datasets
+    whose ``env_args`` name a robosuite env.  Pure but for reading that one attribute: a
+    robomimic name whose (readable) file describes another env (e.g. an ``envs_mjx`` file) is
+    not a robosuite task; a missing file is, for a robomimic name (the loader reports it), and
+    is not, for any other name."""
+    robomimic = (is_robomimic_env(env_name)
+                 and parse_robomimic_env_name(env_name).obs_type == "low_dim")
+    path = dataset_path_of(env_name, dataset_path) if robomimic else dataset_path
+    if not (path and str(path).endswith(HDF5_SUFFIXES)):
         return False
     try:
-        return is_robosuite_env_args(read_env_args(dataset_path))
+        return is_robosuite_env_args(read_env_args(path))
     except (OSError, ValueError, KeyError):
-        return False
+        return robomimic and not os.path.exists(path)
 
 
 def episode_limit_of(env_name: str, env_args: Mapping[str, Any]) -> int:
