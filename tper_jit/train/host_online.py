@@ -1,8 +1,9 @@
 """The online phase through the host-env bridge: jitted act → host chunk step → jitted learn.
 
 The MJX path scans whole iterations on the device.  Environments that are not JAX (OGBench's
-manipspace envs, ``host_env.HostVecEnv``) cannot be traced, so one iteration is split at the
-env step, and everything else is the MJX path's own code:
+manipspace envs, robosuite envs of robomimic datasets; ``host_env.HostVecEnv``) cannot be
+traced, so one iteration is split at the env step, and everything else is the MJX path's own
+code:
 
 1. ``act`` (jitted): the same key split and actor call as ``online.make_iteration``;
 2. ``HostVecEnv.step_chunk`` on the host: N envs, H actions each, tails dropped, auto-reset;
