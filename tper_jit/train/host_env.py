@@ -1,7 +1,8 @@
 """The host-env bridge: N CPU (non-JAX) environments stepped by action chunks on the host.
 
 ``HostVecEnv`` holds N gymnasium environments of OGBench's manipspace singletask suite
-(``cube-single-play-singletask-task1-v0`` → env id ``cube-single-singletask-task1-v0``) and
+(``cube-single-play-singletask-task1-v0`` → env id ``cube-single-singletask-task1-v0``) or N
+robosuite envs of a robomimic dataset (``robosuite_env.py``, the optional extra) and
 executes one ``(N, H, A)`` chunk per call with exactly the semantics of the MJX
 ``ChunkedVecEnv.step`` (``envs_mjx/wrappers.py``):
 
@@ -68,6 +69,27 @@ def is_host_task(env_name: str) -> bool:
             and parts[0] in ("cube", "scene", "puzzle") and parts[-1].startswith("v"))
 
 
+def host_bridge(env_name: str, dataset_path: str | None = None,
+                robosuite_ok: bool | None = None) -> tuple[str | None, str | None]:
+    """Which host envs run the online phase of ``env_name``: ``("ogbench", None)``,
+    ``("robosuite", None)`` (robomimic names, robosuite ``.hdf5`` datasets; needs robosuite),
+    ``(None, note)`` for a robosuite task without robosuite installed (the note says how to
+    install the extra), or ``(None, None)`` (no host env).  ``robosuite_ok`` defaults to
+    ``robosuite_env.robosuite_available()``."""
+    from tper_jit.train import robosuite_env
+
+    if is_host_task(env_name):
+        return "ogbench", None
+    if not robosuite_env.is_robosuite_task(env_name, dataset_path):
+        return None, None
+    if robosuite_ok is None:
+        robosuite_ok = robosuite_env.robosuite_available()
+    if robosuite_ok:
+        return "robosuite", None
+    return None, (f"note: {env_name!r} is a robosuite task; {robosuite_env.INSTALL_NOTE}. "
+                  "The online phase is skipped; the offline phase runs.")
+
+
 def env_id_of(env_name: str) -> str:
     """Dataset name → gymnasium id (``cube-single-play-singletask-task1-v0`` →
     ``cube-single-singletask-task1-v0``); any other name is returned unchanged."""
@@ -82,28 +104,45 @@ def reset_seed(seed: int, env_index: int, count: int) -> int:
     return int(np.random.SeedSequence([seed, env_index, count]).generate_state(1)[0])
 
 
+def _ogbench_envs(env_name: str, num_envs: int) -> tuple[str, list, int, int, int]:
+    """``(env id, envs, time limit, obs dim, action dim)`` of ``num_envs`` ogbench envs."""
+    import warnings
+
+    import gymnasium
+    import ogbench.manipspace  # noqa: F401  (registers the manipspace envs)
+
+    env_id = env_id_of(env_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gymnasium's env-checker chatter
+        envs = [gymnasium.make(env_id) for _ in range(num_envs)]
+    env = envs[0]
+    return (env_id, envs, int(env.spec.max_episode_steps),
+            int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)))
+
+
 class HostVecEnv:
-    """N ogbench envs: ``reset(seed=None) -> (N, D)``, ``step_chunk((N, H, A)) -> Transition``
-    of numpy arrays ``(N, H, ...)``.  ``infos[i]`` is env i's latest info dict (host policies
-    such as the scripted oracles read it)."""
+    """N host envs (ogbench or robosuite): ``reset(seed=None) -> (N, D)``,
+    ``step_chunk((N, H, A)) -> Transition`` of numpy arrays ``(N, H, ...)``.  ``infos[i]`` is
+    env i's latest info dict (host policies such as the scripted oracles read it)."""
 
     is_host = True
 
-    def __init__(self, env_name: str, num_envs: int, seed: int = 0):
-        import warnings
+    def __init__(self, env_name: str, num_envs: int, seed: int = 0,
+                 dataset_path: str | None = None, max_episode_steps: int | None = None):
+        """OGBench names → gymnasium envs; robomimic names or robosuite ``.hdf5`` datasets →
+        ``robosuite_env.RobosuiteEnv`` (built from the file's ``env_args``;
+        ``max_episode_steps`` overrides its time limit)."""
+        from tper_jit.train import robosuite_env
 
-        import gymnasium
-        import ogbench.manipspace  # noqa: F401  (registers the manipspace envs)
-
-        self.env_id = env_id_of(env_name)
         self.num_envs = int(num_envs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # gymnasium's env-checker chatter
-            self.envs = [gymnasium.make(self.env_id) for _ in range(self.num_envs)]
-        env = self.envs[0]
-        obs_dim = int(np.prod(env.observation_space.shape))
-        self.episode = EpisodeSpec(int(env.spec.max_episode_steps), obs_dim,
-                                   int(np.prod(env.action_space.shape)), self.env_id)
+        if robosuite_env.is_robosuite_task(env_name, dataset_path):
+            self.env_id, self.envs, limit = robosuite_env.make_envs(
+                env_name, self.num_envs, dataset_path, max_episode_steps)
+            obs_dim, act_dim = self.envs[0].observation_size, self.envs[0].action_size
+        else:
+            self.env_id, self.envs, limit, obs_dim, act_dim = _ogbench_envs(env_name,
+                                                                            self.num_envs)
+        self.episode = EpisodeSpec(limit, obs_dim, act_dim, self.env_id)
         self.seed = int(seed)
         self.resets = np.zeros(self.num_envs, np.int64)
         self.obs = np.zeros((self.num_envs, obs_dim), np.float32)

@@ -1,8 +1,9 @@
 """The online phase through the host-env bridge: jitted act → host chunk step → jitted learn.
 
 The MJX path scans whole iterations on the device.  Environments that are not JAX (OGBench's
-manipspace envs, ``host_env.HostVecEnv``) cannot be traced, so one iteration is split at the
-env step, and everything else is the MJX path's own code:
+manipspace envs, robosuite envs of robomimic datasets; ``host_env.HostVecEnv``) cannot be
+traced, so one iteration is split at the env step, and everything else is the MJX path's own
+code:
 
 1. ``act`` (jitted): the same key split and actor call as ``online.make_iteration``;
 2. ``HostVecEnv.step_chunk`` on the host: N envs, H actions each, tails dropped, auto-reset;
@@ -106,7 +107,8 @@ def make_host_eval(cfg, acfg: Any, seed: int):
     """``eval_fn(agent, step, seed_index) -> dict``: ``--eval_episodes`` episodes on their own
     ``HostVecEnv`` with the agent's evaluation actor (keys ``fold_in(fold_in(PRNGKey(seed), 3),
     step)`` folded with the call index)."""
-    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed)
+    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed,
+                      dataset_path=cfg.dataset_path or None)
     h = agent_setup.exec_horizon(acfg)
     act = jax.jit(agent_setup.act_fn(acfg, evaluation=True))
     base = jax.random.fold_in(jax.random.PRNGKey(seed), 3)

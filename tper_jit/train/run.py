@@ -1,7 +1,8 @@
 """The outer Python loop: set-up once, then jitted chunks, logging between chunks.
 
 Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase (MJX tasks; OGBench
-manipspace singletask names through the host-env bridge, ``host_online.py``):
+manipspace singletask names and, with the robosuite extra, robomimic datasets through the
+host-env bridge, ``host_online.py``):
 chunks of ``--log_interval // (num_envs · H)`` iterations, each iteration one action chunk
 per env plus ``utd_ratio · num_envs · H`` gradient steps.  Evaluation runs at the first chunk
 boundary at or after each multiple of ``--eval_interval`` (offline: gradient steps; online:
@@ -30,6 +31,7 @@ from tper_jit.train import (
     env_setup,
     host_env,
     resume,
+    robosuite_env,
     seeds,
 )
 from tper_jit.train.config import TrainConfig
@@ -74,10 +76,15 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     out = out or sys.stdout
     stored = resume.check_compatible(cfg) if cfg.resume else None
     mjx_task = env_setup.is_mjx_task(cfg.env_name)
-    host_task = not mjx_task and host_env.is_host_task(cfg.env_name)
-    if cfg.online_steps and not (mjx_task or host_task):
+    bridge, bridge_note = ((None, None) if mjx_task else
+                           host_env.host_bridge(cfg.env_name, cfg.dataset_path or None))
+    host_task = bridge is not None
+    if cfg.online_steps and bridge_note:  # a robosuite task without the robosuite extra
+        print(bridge_note, file=out)
+        cfg = dataclasses.replace(cfg, online_steps=0)
+    elif cfg.online_steps and not (mjx_task or host_task):
         print(f"note: {cfg.env_name!r} has no environment here (MJX task or OGBench "
-              f"manipspace singletask), so the online phase is skipped "
+              f"manipspace singletask, robomimic/robosuite), so the online phase is skipped "
               f"(--online_steps={cfg.online_steps} ignored); e.g. lift, "
               "cube-single-singletask-task1, cube-single-play-singletask-task1-v0", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)
@@ -91,12 +98,16 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
     venv = env_setup.make_vec_env(cfg.env_name, cfg.num_envs) if mjx_task else None
-    if host_task:  # OGBench: the host-env bridge (host_online.py), envs seeded from --seed
-        venv = host_env.HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed)
+    if host_task:  # OGBench / robosuite: the host-env bridge (host_online.py), seeded from --seed
+        venv = host_env.HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
+                                   dataset_path=cfg.dataset_path or None)
     if venv is not None and venv.episode.observation_size != dataset.obs_dim:
         raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
                          f"{dataset.obs_dim} does not match the {cfg.env_name} env "
                          f"({venv.episode.observation_size})")
+    # robosuite envs give {0, 1}; the robomimic loader shifted the offline rewards by −1
+    reward_shift = (robosuite_env.REWARD_SHIFT if bridge == "robosuite"
+                    else env_setup.reward_shift(cfg.env_name))
     seed_list = seeds.seed_values(cfg.seed, cfg.num_seeds)
     if cfg.resume:
         run_dir = pathlib.Path(cfg.resume)
@@ -140,7 +151,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         cfg=cfg, trainer=trainer, offline=offline, rest=rest, seed_list=seed_list,
         logger=logger, seed_loggers=seed_loggers,
         ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
-        run_dir=run_dir, venv=venv, reward_shift=env_setup.reward_shift(cfg.env_name),
+        run_dir=run_dir, venv=venv, reward_shift=reward_shift,
         eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else host_eval,
         batched_eval=batched_eval, mesh=mesh, out=out,
         pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
