@@ -165,6 +165,21 @@ def test_plot_learning_curves_writes_png(tmp_path, three_seeds):
         assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
 
 
+def test_band_common_range_and_clipping():
+    """Seeds whose last x differ slightly: the band stops where every curve still counts;
+    a success-rate band is clipped to [0, 1], any other metric's is not."""
+    curves = [(np.array([0.0, 3000.0, 5982.0]), np.array([0.0, 0.2, 0.9])),
+              (np.array([0.0, 3000.0, 5995.0]), np.array([0.0, 0.0, 0.1])),
+              (np.array([0.0, 3000.0, 6000.0]), np.array([0.1, 0.5, 0.0]))]
+    x, mean, lo, hi = plots.band(curves)
+    np.testing.assert_array_equal(x, [0.0, 3000.0, 5982.0])
+    assert lo.min() == 0.0 and hi.max() <= 1.0
+    _, _, raw_lo, _, _ = plots.aggregate(curves)
+    assert raw_lo.min() < 0.0  # what was clipped
+    shifted = [(cx, cy - 5.0) for cx, cy in curves]
+    assert plots.band(shifted)[2].min() < -5.0
+
+
 def test_priority_histogram(tmp_path):
     rng = np.random.default_rng(0)
     p = rng.lognormal(size=200)

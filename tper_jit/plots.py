@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 from tper_jit.summary import markdown_table, summarize
 
-__all__ = ["load_curves", "aggregate", "plot_learning_curves", "priority_histogram",
+__all__ = ["load_curves", "aggregate", "band", "plot_learning_curves", "priority_histogram",
            "group_runs", "main"]
 
 Curve = tuple[np.ndarray, np.ndarray]
@@ -208,13 +208,27 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def band(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a group's line and band show: :func:`aggregate` restricted to the grid points
+    covered by every curve, the band clipped to [0, 1] when every value lies in [0, 1]."""
+    x, mean, lo, hi, n = aggregate(curves)
+    full = n == n.max()
+    x, mean, lo, hi = x[full], mean[full], lo[full], hi[full]
+    if all(np.all((np.asarray(y) >= 0.0) & (np.asarray(y) <= 1.0)) for _, y in curves):
+        lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+    return x, mean, lo, hi
+
+
 def plot_learning_curves(groups: dict[str, Sequence[str | Path]], out_png: str | Path,
                          metric: str = "eval/success_rate", title: str | None = None,
                          x_key: str = "env/env_steps") -> Path:
     """One line (mean) and shaded 95% CI per group of run folders; returns the PNG path.
 
     Every curve found in every folder of a group (one per seed) counts towards that group's
-    mean; the legend shows ``"<group> (n=<curves>)"``.  Raises ``ValueError`` (from
+    mean; the legend shows ``"<group> (n=<curves>)"``.  A group is drawn only over the x
+    range that all its curves cover (seeds that log slightly different env-step counts would
+    otherwise give a jagged end where n drops); bands of a metric whose values all lie in
+    [0, 1] (success rates) are clipped to [0, 1].  Raises ``ValueError`` (from
     :func:`load_curves`) naming a folder without the metric, or for an empty group.
     """
     fig = _new_figure((7.0, 4.5))
@@ -223,7 +237,7 @@ def plot_learning_curves(groups: dict[str, Sequence[str | Path]], out_png: str |
         curves = [c for d in run_dirs for c in load_curves(d, metric, x_key)]
         if not curves:
             raise ValueError(f"group {name!r}: no run folders given")
-        x, mean, lo, hi, _ = aggregate(curves)
+        x, mean, lo, hi = band(curves)
         color = f"C{i % 10}"
         ax.plot(x, mean, color=color, marker="o" if x.size < 2 else None,
                 label=f"{name} (n={len(curves)})")
