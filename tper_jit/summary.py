@@ -20,8 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tper_jit.train.seeds import t_quantile
-
 __all__ = ["Endpoint", "GroupSummary", "endpoint", "summarize", "markdown_table"]
 
 
@@ -59,7 +57,9 @@ def endpoint(values: Sequence[float]) -> Endpoint:
         return Endpoint(math.nan, math.nan, 0)
     if v.size == 1:
         return Endpoint(float(v[0]), math.nan, 1)
-    half = t_quantile(v.size) * float(v.std(ddof=1)) / math.sqrt(v.size)
+    from scipy import stats  # the t of plots.aggregate's bands; no jax import for tper-plot
+
+    half = float(stats.t.ppf(0.975, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
     return Endpoint(float(v.mean()), half, int(v.size))
 
 
