@@ -1,6 +1,7 @@
 """The reduced-budget learning runs of docs/results.md, as one reproducible queue (2-core CPU).
 
-    python docs/results/cpu_suite.py --out RUNS_DIR [--workers 2] [--only PREFIX] [--list]
+    python docs/results/cpu_suite.py --out RUNS_DIR [--workers 2] [--only PREFIX] [--skip TEXT]
+                                     [--list] [--report]
 
 Each entry is one ``tper-train`` (or OPER-A pre-stage) command line; entries run in order on
 ``--workers`` parallel processes.  ``RUNS_DIR/manifest.tsv`` gets one line per finished
@@ -112,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", default="", help="run only entries whose name starts with this")
+    p.add_argument("--skip", default="", help="leave out entries whose name contains this")
     p.add_argument("--list", action="store_true", help="print the commands and exit")
     p.add_argument("--report", action="store_true",
                    help="print each group's finished runs and mean wall time, and exit")
     args = p.parse_args(argv)
     if args.report:
         return report(args.out / "manifest.tsv")
-    runs = [e for e in entries(args.out.resolve()) if e[0].startswith(args.only)]
+    runs = [e for e in entries(args.out.resolve()) if e[0].startswith(args.only)
+            and not (args.skip and args.skip in e[0])]
     if args.list:
         for name, cmd in runs:
             print(f"{name}\n    {cmd}")
