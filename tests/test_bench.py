@@ -48,13 +48,17 @@ def test_update_bench_agent_rows_run_tiny(capsys):
     p = argparse.ArgumentParser()
     update.add_arguments(p)
     out = update.run(p.parse_args(["--hidden", "8", "--batch", "4", "--rows", "400",
-                                   "--chunk", "2", "--repeats", "1", "--utd", "2"]))
+                                   "--chunk", "2", "--repeats", "1", "--utd", "2",
+                                   "--critic-d-model", "8", "--critic-heads", "2",
+                                   "--critic-layers", "1"]))
     assert sorted(out["agents"]) == sorted(AGENT_ROWS)
     for name, r in out["agents"].items():
         assert r["grad_steps_per_s"] > 0 and r["cost_vs_acfql"] > 0, name
     rl = out["agents"]["rlpd"]
     assert abs(rl["grad_steps_per_s"] - 2 * rl["updates_per_s"]) < 1e-6 * rl["grad_steps_per_s"]
-    assert "cost/grad step vs ACFQL" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "cost/grad step vs ACFQL" in printed
+    assert "acfql-transformer (d 8, 1 blk)" in printed  # the critic size flags reach the row
 
 
 def test_online_bench_runs_tiny():

@@ -32,6 +32,10 @@ SMALL = ("--offline_steps=3000 --online_steps=6000 --num_envs=8 --buffer_size=10
          "--eval_interval=3000 --agent.hidden_dims=(256,256) --agent.batch_size=128 "
          "--wandb=False --progress=False --save_interval=0")
 RLPD_SMALL = "--offline_steps=0 --utd_ratio=5"  # UTD 20 → 5 on CPU (stated in results.md)
+# The transformer critic scaled down like the MLPs (4x512 -> 2x256): d 128 / 2 blocks / 8 heads ->
+# d 64 / 1 block / 4 heads, 1.9x an MLP-critic gradient step instead of 22x (docs/benchmarks.md).
+TRANSFORMER_SMALL = ("--agent.critic_d_model=64 --agent.critic_num_layers=1 "
+                     "--agent.critic_num_heads=4")
 RECIPES = ("baseline", "cluster_balanced", "tper", "full")
 OGB = {"cube-single": ("configs/ogbench_cube_single", "cube-single-play-v0.npz"),
        "puzzle-3x3": ("configs/ogbench_puzzle_3x3", "puzzle-3x3-play-v0.npz")}
@@ -64,7 +68,7 @@ def entries(out: Path) -> list[tuple[str, str]]:
             f"--num_seeds=3 --save_dir={res / 'lift'}")
     lift_runs = {
         "baseline": "", "full": "",
-        "oper_r": "", "acfql_transformer": "",
+        "oper_r": "", "acfql_transformer_d64": TRANSFORMER_SMALL,
         "oper_a": f"--oper.bc_eval=True --oper.resample=True --oper.weight_path={lift_w}",
         "rlpd": RLPD_SMALL, "rlpd_ac": RLPD_SMALL,
     }
@@ -72,7 +76,7 @@ def entries(out: Path) -> list[tuple[str, str]]:
                  f"--config {ROOT}/configs/lift/baseline.py {lift.replace('--num_seeds=3', '')} "
                  f"{oper_a_flags}"))
     for name, extra in lift_runs.items():
-        cfg = "baseline" if name == "oper_a" else name
+        cfg = {"oper_a": "baseline", "acfql_transformer_d64": "acfql_transformer"}.get(name, name)
         runs.append((f"lift/{name}", f"tper-train --config {ROOT}/configs/lift/{cfg}.py {lift} "
                      f"--run_group={name}-lift {extra}"))
     # Issue 8 on OGBench cube-single (one seed per process through the bridge).
@@ -85,7 +89,7 @@ def entries(out: Path) -> list[tuple[str, str]]:
             ("oper_r", "oper_r", ""),
             ("oper_a", "baseline",
              f"--oper.bc_eval=True --oper.resample=True --oper.weight_path={oper_w}"),
-            ("acfql_transformer", "acfql_transformer", ""),
+            ("acfql_transformer_d64", "acfql_transformer", TRANSFORMER_SMALL),
             ("rlpd", "rlpd", RLPD_SMALL), ("rlpd_ac", "rlpd_ac", RLPD_SMALL),
         ):
             cmd = ogb("cube-single", extra, f"{name}-cube-single", seed, cfg)

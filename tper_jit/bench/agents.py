@@ -24,7 +24,11 @@ AGENT_ROWS = ("acfql-transformer", "acfql-oper-reweight", "rlpd", "rlpd-ac", "qc
 def _config(name: str, args):
     hidden = tuple(args.hidden)
     if name.startswith("acfql"):
-        extra = {"critic": "transformer"} if name == "acfql-transformer" else {}
+        extra = {}
+        if name == "acfql-transformer":
+            extra = {"critic": "transformer", "critic_d_model": args.critic_d_model,
+                     "critic_num_heads": args.critic_heads,
+                     "critic_num_layers": args.critic_layers}
         return acfql.ACFQLConfig(hidden_dims=hidden, horizon_length=args.horizon,
                                  batch_size=args.batch, **extra)
     preset = rlpd.PRESETS[name]
@@ -81,6 +85,9 @@ def print_rows(args, obs, act, rew, term, acfql_fused_s: float) -> dict[str, dic
         r = time_agent(name, args, obs, act, rew, term)
         r["cost_vs_acfql"] = (1 / r["grad_steps_per_s"]) / acfql_fused_s
         out[name] = r
-        print(f"{name:<34} | {r['updates_per_s']:>9.2f} | {r['grad_steps_per_s']:>9.2f} | "
+        label = name
+        if name == "acfql-transformer":
+            label += f" (d {args.critic_d_model}, {args.critic_layers} blk)"
+        print(f"{label:<34} | {r['updates_per_s']:>9.2f} | {r['grad_steps_per_s']:>9.2f} | "
               f"{r['cost_vs_acfql']:>22.2f}x | {r['compile_s']:>9.1f}")
     return out

@@ -38,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", nargs="*", default=list(AGENT_ROWS), choices=AGENT_ROWS,
                    help="extra fused rows for other agents / options (none: ACFQL only)")
     p.add_argument("--utd", type=int, default=20, help="RLPD critic steps per update")
+    p.add_argument("--critic-d-model", type=int, default=128,
+                   help="acfql-transformer row: token width")
+    p.add_argument("--critic-heads", type=int, default=8, help="acfql-transformer row: heads")
+    p.add_argument("--critic-layers", type=int, default=2, help="acfql-transformer row: blocks")
 
 
 def _data(args, rng):
