@@ -111,6 +111,34 @@ def test_cli_rejects_bad_input_before_compiling(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing partial left behind
 
 
+@pytest.mark.parametrize("fail_at_call", [1, 2])
+def test_failed_run_removes_its_folder_only_before_the_first_row(dataset_file, tmp_path,
+                                                                 fail_at_call):
+    from tper_jit.train.run import train
+
+    save = tmp_path / "runs"
+    cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--offline_steps=30", "--online_steps=0",
+                      "--log_interval=10", "--eval_interval=10", f"--save_dir={save}",
+                      "--run_group=crash", "--wandb=False", "--progress=False"], ACFQLConfig)
+    ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
+    calls = []
+
+    def eval_fn(agent, step):
+        calls.append(step)
+        if len(calls) == fail_at_call:
+            raise RuntimeError("eval crashed")
+        return {"eval/success_rate": 0.0}
+
+    with pytest.raises(RuntimeError, match="eval crashed"):
+        train(cfg, ds, eval_fn=eval_fn)
+    if fail_at_call == 1:  # failed before any metrics row: nothing left, not even run_group/
+        assert save.is_dir() and not any(save.iterdir())
+    else:  # the step-10 row was written: the folder and its metrics stay
+        (run_dir,) = save.glob("crash/*/seed*")
+        rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [10]
+
+
 def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
     from tper_jit.train.run import train
 

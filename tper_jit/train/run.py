@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -114,75 +115,110 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     else:
         tag = str(cfg.seed) if cfg.num_seeds == 1 else f"s{cfg.seed}-{seed_list[-1]}"
         run_dir = make_run_dir(cfg.save_dir, cfg.run_group, cfg.env_name, tag)
-    cluster_png = run_dir / "clusters.png" if cfg.cluster_sampler else None
-    t_setup = time.perf_counter()
-    trainer = make_offline_trainer(cfg, dataset, plot_path=cluster_png,
-                                   store_kwargs=_store_kwargs(cfg, venv), seeds=seed_list)
-    resolved = {"config": _jsonable(cfg), "agent": _jsonable(trainer.agent_config),
-                "sampler": _jsonable(trainer.sampler_config),
-                "dataset": _jsonable(dataset.meta), "seeds": list(seed_list),
-                "jax_backend": jax.default_backend(), "jax_version": jax.__version__}
-    if trainer.cluster_result is not None:
-        resolved["clusters"] = {"k": trainer.cluster_result.k,
-                                "method": trainer.cluster_result.method}
-    if not cfg.resume:
-        _write_text(run_dir / "config.json", json.dumps(resolved, indent=2))
-    logger = MetricLogger(run_dir, resolved, use_wandb=cfg.wandb, entity=cfg.entity,
-                          group=cfg.run_group, name=run_dir.name)
-    seed_loggers = [] if cfg.num_seeds == 1 else [
-        MetricLogger(_mkdir(run_dir / "seeds" / f"seed{s}"), resolved, use_wandb=False)
-        for s in seed_list]
-    if cluster_png is not None and not cfg.resume:
-        logger.log_image("cluster/offline/plot", cluster_png, 0)
-    batched_eval = None
-    host_eval = None
-    if eval_fn is None and venv is not None and cfg.eval_interval:
-        if host_task:
-            from tper_jit.train.host_online import make_host_eval
+    with _PartialRunGuard(run_dir, cfg.save_dir, fresh=not cfg.resume, out=out) as guard:
+        cluster_png = run_dir / "clusters.png" if cfg.cluster_sampler else None
+        t_setup = time.perf_counter()
+        trainer = make_offline_trainer(cfg, dataset, plot_path=cluster_png,
+                                       store_kwargs=_store_kwargs(cfg, venv), seeds=seed_list)
+        resolved = {"config": _jsonable(cfg), "agent": _jsonable(trainer.agent_config),
+                    "sampler": _jsonable(trainer.sampler_config),
+                    "dataset": _jsonable(dataset.meta), "seeds": list(seed_list),
+                    "jax_backend": jax.default_backend(), "jax_version": jax.__version__}
+        if trainer.cluster_result is not None:
+            resolved["clusters"] = {"k": trainer.cluster_result.k,
+                                    "method": trainer.cluster_result.method}
+        if not cfg.resume:
+            _write_text(run_dir / "config.json", json.dumps(resolved, indent=2))
+        logger = MetricLogger(run_dir, resolved, use_wandb=cfg.wandb, entity=cfg.entity,
+                              group=cfg.run_group, name=run_dir.name)
+        seed_loggers = [] if cfg.num_seeds == 1 else [
+            MetricLogger(_mkdir(run_dir / "seeds" / f"seed{s}"), resolved, use_wandb=False)
+            for s in seed_list]
+        if cluster_png is not None and not cfg.resume:
+            logger.log_image("cluster/offline/plot", cluster_png, 0)
+        batched_eval = None
+        host_eval = None
+        if eval_fn is None and venv is not None and cfg.eval_interval:
+            if host_task:
+                from tper_jit.train.host_online import make_host_eval
 
-            host_eval = make_host_eval(cfg, trainer.agent_config, seed_list[0])
-        else:
-            batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
-    offline = trainer.init_state.replay.store.offline
-    rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
-    mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
-    offline, rest = seeds.place(offline, rest, mesh)
-    drv = driver.Driver(
-        cfg=cfg, trainer=trainer, offline=offline, rest=rest, seed_list=seed_list,
-        logger=logger, seed_loggers=seed_loggers,
-        ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
-        run_dir=run_dir, venv=venv, reward_shift=reward_shift,
-        eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else host_eval,
-        batched_eval=batched_eval, mesh=mesh, out=out,
-        pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
-    if cfg.resume:
-        resume.restore_into(drv)
-    devices = f"{mesh.devices.size} devices" if mesh is not None else jax.default_backend()
-    print(f"run folder: {run_dir}  ({cfg.num_seeds} seed{'s' * (cfg.num_seeds > 1)} on "
-          f"{devices}; wandb: {logger.wandb_note}; set-up "
-          f"{time.perf_counter() - t_setup:.1f}s)", file=out)
-    ckpt_dir = None
-    try:
-        drv.run()
-        if cfg.offline_steps or cfg.online_steps:
-            ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps + cfg.online_steps,
-                                             drv.rest.agent)
-    finally:
-        drv.ckpt.close()
-        for lg in (logger, *seed_loggers):
-            lg.close()
-    print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps"
-          f"{f' x {cfg.num_seeds} seeds' if cfg.num_seeds > 1 else ''}\n"
-          f"  run folder: {run_dir}\n  metrics:    {logger.csv} (and metrics.jsonl"
-          + ("; per seed under seeds/, mean and /ci95 here" if seed_loggers else "") + ")\n"
-          f"  config:     {run_dir / 'config.json'}"
-          + (f"\n  clusters:   {cluster_png}" if cluster_png else "")
-          + (f"\n  plots:      {run_dir / 'plots'}" if (run_dir / "plots").is_dir() else "")
-          + (f"\n  checkpoint: {ckpt_dir} (agent; orbax)" if ckpt_dir else "")
-          + f"\n  resume:     {drv.ckpt.path} (full state; tper-train --resume {run_dir})"
-          + f"\n  curves:     tper-plot {run_dir}", file=out)
-    state = seeds.join_offline(drv.offline, drv.rest)
-    return RunResult(run_dir=run_dir, state=state, metrics=drv.rows, cluster_png=cluster_png)
+                host_eval = make_host_eval(cfg, trainer.agent_config, seed_list[0])
+            else:
+                batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
+        offline = trainer.init_state.replay.store.offline
+        rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
+        mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
+        offline, rest = seeds.place(offline, rest, mesh)
+        drv = driver.Driver(
+            cfg=cfg, trainer=trainer, offline=offline, rest=rest, seed_list=seed_list,
+            logger=logger, seed_loggers=seed_loggers,
+            ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
+            run_dir=run_dir, venv=venv, reward_shift=reward_shift,
+            eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else host_eval,
+            batched_eval=batched_eval, mesh=mesh, out=out,
+            pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
+        guard.driver = drv
+        if cfg.resume:
+            resume.restore_into(drv)
+        devices = f"{mesh.devices.size} devices" if mesh is not None else jax.default_backend()
+        print(f"run folder: {run_dir}  ({cfg.num_seeds} seed{'s' * (cfg.num_seeds > 1)} on "
+              f"{devices}; wandb: {logger.wandb_note}; set-up "
+              f"{time.perf_counter() - t_setup:.1f}s)", file=out)
+        ckpt_dir = None
+        try:
+            drv.run()
+            if cfg.offline_steps or cfg.online_steps:
+                ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps + cfg.online_steps,
+                                                 drv.rest.agent)
+        finally:
+            drv.ckpt.close()
+            for lg in (logger, *seed_loggers):
+                lg.close()
+        print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps"
+              f"{f' x {cfg.num_seeds} seeds' if cfg.num_seeds > 1 else ''}\n"
+              f"  run folder: {run_dir}\n  metrics:    {logger.csv} (and metrics.jsonl"
+              + ("; per seed under seeds/, mean and /ci95 here" if seed_loggers else "") + ")\n"
+              f"  config:     {run_dir / 'config.json'}"
+              + (f"\n  clusters:   {cluster_png}" if cluster_png else "")
+              + (f"\n  plots:      {run_dir / 'plots'}" if (run_dir / "plots").is_dir() else "")
+              + (f"\n  checkpoint: {ckpt_dir} (agent; orbax)" if ckpt_dir else "")
+              + f"\n  resume:     {drv.ckpt.path} (full state; tper-train --resume {run_dir})"
+              + f"\n  curves:     tper-plot {run_dir}", file=out)
+        state = seeds.join_offline(drv.offline, drv.rest)
+        return RunResult(run_dir=run_dir, state=state, metrics=drv.rows, cluster_png=cluster_png)
+
+
+class _PartialRunGuard:
+    """Removes a fresh run folder (and run-group folders left empty) when set-up or training
+    fails before the folder holds anything worth keeping — no metrics row, no checkpoint — so a
+    crash at start leaves no folder that ``tper-plot RUNS/*/...`` would trip over.  A failure
+    after the first row keeps the folder (its rows and checkpoints are the run's record)."""
+
+    def __init__(self, run_dir: pathlib.Path, save_dir: str, fresh: bool, out) -> None:
+        self.run_dir, self.save_dir, self.fresh, self.out = run_dir, save_dir, fresh, out
+        self.driver: driver.Driver | None = None
+
+    def __enter__(self) -> _PartialRunGuard:
+        return self
+
+    def _has_results(self) -> bool:
+        if self.driver is not None and self.driver.pos.rows:
+            return True
+        return any(any((self.run_dir / d).iterdir()) for d in ("checkpoints", "resume")
+                   if (self.run_dir / d).is_dir())
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None or not self.fresh or self._has_results():
+            return False
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        top = pathlib.Path(self.save_dir).resolve()
+        parent = self.run_dir.parent.resolve()
+        while parent != top and top in parent.parents and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+        print(f"removed the run folder {self.run_dir}: the run failed before its first "
+              "metrics row or checkpoint", file=self.out)
+        return False  # the exception goes on
 
 
 def _mkdir(path: pathlib.Path) -> pathlib.Path:
