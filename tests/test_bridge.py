@@ -240,3 +240,32 @@ def test_oracle_eval_matches_the_oracle_on_plain_envs():
     assert res["eval/episode.length"] == np.mean(lengths)
     # success terminates the episode (terminate_at_goal), so successful episodes end early
     assert all(t for t, s in zip(terminated, succ, strict=True) if s)
+
+
+def test_eval_in_rounds_plays_the_episodes_of_one_large_venv():
+    """``--eval_envs``: 5 episodes on 2 envs (rounds of 2, 2, 1) start from the same resets and,
+    under a policy that depends only on the observation, give the statistics of 5 envs at
+    once."""
+    seed, h = 23, 5
+    starts = {}
+
+    def policy_of(venv):
+        def policy(obs, call):
+            if call not in starts.setdefault(venv.num_envs, {}):
+                starts[venv.num_envs][call] = obs.copy()
+            a = np.tanh(obs[:, :5] * 3.0 + np.sin(obs[:, 5:10]))  # a function of the obs only
+            return np.repeat(a[:, None], h, axis=1)
+        return policy
+
+    big, small = HostVecEnv(NAME, 5), HostVecEnv(NAME, 2)
+    want = evaluate_host(big, policy_of(big), seed, h)
+    got = evaluate_host(small, policy_of(small), seed, h, episodes=5)
+    assert got == want
+    first_big = starts[5][0]
+    first_small = [v for _, v in sorted(starts[2].items())]
+    # round r's first observations are rows 2r, 2r+1 of the one-venv reset
+    round_starts = [o for o in first_small if any(np.array_equal(o[0], row) for row in first_big)]
+    assert len(round_starts) == 3
+    np.testing.assert_array_equal(np.concatenate([round_starts[0], round_starts[1],
+                                                  round_starts[2][:1]]), first_big)
+    assert small.first_index == 0  # training-style resets see the usual streams again

@@ -40,6 +40,7 @@ def test_agent_overrides_are_typed_and_checked():
     (["--cluster_k=zero"], "--cluster_k"),
     (["--offline_steps=-1"], "--offline_steps"),
     (["--discount=1.5"], "--discount"),
+    (["--eval_envs=-2"], "--eval_envs"),
     (["--log_interval"], "needs a value"),
     (["--config", "/nonexistent/preset.py"], "no such preset"),
 ])

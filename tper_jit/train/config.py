@@ -60,6 +60,7 @@ class TrainConfig:
     log_interval: int = 5_000  # steps between metric rows (one jitted chunk per row)
     eval_interval: int = 100_000  # steps between evaluations (0 = never)
     eval_episodes: int = 50  # episodes per evaluation
+    eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
     progress: bool = True  # progress line with steps/s and ETA on stderr
     # -- seeds, checkpoints, devices --------------------------------------------------------
@@ -78,6 +79,7 @@ class TrainConfig:
         _positive(self, "log_interval")
         _positive(self, "eval_interval", allow_zero=True)
         _positive(self, "eval_episodes")
+        _positive(self, "eval_envs", allow_zero=True)
         _positive(self, "utd_ratio")
         _positive(self, "num_envs")
         _positive(self, "start_training", allow_zero=True)

@@ -145,18 +145,23 @@ class HostVecEnv:
         self.episode = EpisodeSpec(limit, obs_dim, act_dim, self.env_id)
         self.seed = int(seed)
         self.resets = np.zeros(self.num_envs, np.int64)
+        self.first_index = 0  # env i draws its reset seeds as episode stream first_index + i
         self.obs = np.zeros((self.num_envs, obs_dim), np.float32)
         self.infos: list[dict] = [{} for _ in range(self.num_envs)]
 
     def _reset_one(self, i: int) -> None:
-        ob, info = self.envs[i].reset(seed=reset_seed(self.seed, i, int(self.resets[i])))
+        ob, info = self.envs[i].reset(
+            seed=reset_seed(self.seed, self.first_index + i, int(self.resets[i])))
         self.resets[i] += 1
         self.obs[i] = ob
         self.infos[i] = info
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None, first_index: int = 0) -> np.ndarray:
         """Reset every env (counting resets from 0 again when ``seed`` is given); returns a
-        copy of the observations ``(N, D)`` float32."""
+        copy of the observations ``(N, D)`` float32.  ``first_index`` shifts the envs' reset
+        streams (env i resets like env ``first_index + i`` of a larger venv), so evaluation
+        in rounds of N envs starts the same episodes as one venv of all of them."""
+        self.first_index = int(first_index)
         if seed is not None:
             self.seed = int(seed)
             self.resets[:] = 0
@@ -206,28 +211,38 @@ class HostVecEnv:
             env.close()
 
 
-def evaluate_host(venv: HostVecEnv, policy, seed: int, horizon_exec: int) -> dict[str, float]:
-    """Every env of ``venv`` plays one episode from ``reset(seed)``; ``policy(obs (M, D),
-    call index) -> actions (M, H, A)`` is called once per chunk (it may read ``venv.infos``).
+def evaluate_host(venv: HostVecEnv, policy, seed: int, horizon_exec: int,
+                  episodes: int | None = None) -> dict[str, float]:
+    """``episodes`` episodes (default: one per env of ``venv``), played in rounds of
+    ``venv.num_envs``; episode k starts from the reset of env k of one large venv reset with
+    ``seed``, whatever the round size.  ``policy(obs (M, D), call index) -> actions (M, H, A)``
+    is called once per chunk on all M envs (it may read ``venv.infos``); envs without an
+    episode left in the last round are stepped by no one.
 
     Returns ``eval/success_rate`` (alias ``eval/success``), ``eval/episode.return``,
     ``eval/episode.length`` like the MJX ``make_evaluate``: success = the episode had a success
     flag at any valid step; returns are the env's own rewards."""
     m = venv.num_envs
-    obs = venv.reset(seed)
-    alive = np.ones(m, bool)
-    ret, length = np.zeros(m), np.zeros(m)
-    succ = np.zeros(m, bool)
+    episodes = m if episodes is None else int(episodes)
+    ret, length = np.zeros(episodes), np.zeros(episodes)
+    succ = np.zeros(episodes, bool)
     call = 0
-    while alive.any():
-        actions = np.asarray(policy(obs, call)).reshape(m, horizon_exec, -1)
-        tr = venv.step_chunk(actions, active=alive)
-        ret += np.where(tr.valid, tr.reward, 0.0).sum(1)
-        length += tr.valid.sum(1)
-        succ |= (tr.success & tr.valid).any(1)
-        alive &= ~((tr.terminated | tr.truncated) & tr.valid).any(1)
-        obs = venv.obs.copy()
-        call += 1
+    for first in range(0, episodes, m):
+        n = min(m, episodes - first)
+        obs = venv.reset(seed, first_index=first)
+        alive = np.arange(m) < n
+        r, ln, sc = np.zeros(m), np.zeros(m), np.zeros(m, bool)
+        while alive.any():
+            actions = np.asarray(policy(obs, call)).reshape(m, horizon_exec, -1)
+            tr = venv.step_chunk(actions, active=alive)
+            r += np.where(tr.valid, tr.reward, 0.0).sum(1)
+            ln += tr.valid.sum(1)
+            sc |= (tr.success & tr.valid).any(1)
+            alive &= ~((tr.terminated | tr.truncated) & tr.valid).any(1)
+            obs = venv.obs.copy()
+            call += 1
+        ret[first:first + n], length[first:first + n], succ[first:first + n] = r[:n], ln[:n], sc[:n]
+    venv.first_index = 0
     rate = float(succ.mean())
     return {"eval/success_rate": rate, "eval/success": rate,
             "eval/episode.return": float(ret.mean()), "eval/episode.length": float(length.mean())}

@@ -105,10 +105,11 @@ def eval_seed(seed: int, step: int) -> int:
 
 def make_host_eval(cfg, acfg: Any, seed: int):
     """``eval_fn(agent, step, seed_index) -> dict``: ``--eval_episodes`` episodes on their own
-    ``HostVecEnv`` with the agent's evaluation actor (keys ``fold_in(fold_in(PRNGKey(seed), 3),
-    step)`` folded with the call index)."""
-    venv = HostVecEnv(cfg.env_name, cfg.eval_episodes, seed=seed,
-                      dataset_path=cfg.dataset_path or None)
+    ``HostVecEnv`` of ``--eval_envs`` envs (rounds when fewer; each host env holds its own
+    simulator, ~200 MB for an ogbench manipspace env) with the agent's evaluation actor (keys
+    ``fold_in(fold_in(PRNGKey(seed), 3), step)`` folded with the call index)."""
+    n_envs = min(cfg.eval_envs, cfg.eval_episodes) if cfg.eval_envs else cfg.eval_episodes
+    venv = HostVecEnv(cfg.env_name, n_envs, seed=seed, dataset_path=cfg.dataset_path or None)
     h = agent_setup.exec_horizon(acfg)
     act = jax.jit(agent_setup.act_fn(acfg, evaluation=True))
     base = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
@@ -119,6 +120,6 @@ def make_host_eval(cfg, acfg: Any, seed: int):
         def policy(obs, call):
             return np.asarray(act(agent, jnp.asarray(obs), jax.random.fold_in(key, call)))
 
-        return evaluate_host(venv, policy, eval_seed(seed, step), h)
+        return evaluate_host(venv, policy, eval_seed(seed, step), h, cfg.eval_episodes)
 
     return eval_fn

@@ -20,7 +20,7 @@ from tper_jit.train.config import TrainConfig
 
 # Keys that do not change what is computed.
 MAY_CHANGE = ("resume", "progress", "wandb", "entity", "save_interval", "keep_checkpoints",
-              "shard_seeds", "save_dir")
+              "shard_seeds", "save_dir", "eval_envs")
 
 
 def stored_config(run_dir: str | pathlib.Path) -> dict[str, Any]:
