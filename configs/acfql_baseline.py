@@ -3,7 +3,7 @@
     tper-train --config configs/acfql_baseline.py --env_name=square-mh-low
 """
 
-from tper_jit.train.presets import recipe
+from tper_jit.config.presets import recipe
 
 
 def get_config():

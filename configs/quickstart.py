@@ -4,7 +4,7 @@
     tper-train --config configs/quickstart.py
 """
 
-from tper_jit.train.presets import QUICKSTART
+from tper_jit.config.presets import QUICKSTART
 
 
 def get_config():

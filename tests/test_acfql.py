@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tper_jit.agents import AGENTS, acfql, get_agent
+from tper_jit.agents import acfql, registry
 from tper_jit.replay.gather import ChunkBatch
 
 B, D, A, H = 8, 3, 2, 3
@@ -442,9 +442,11 @@ def test_bad_config_names_the_flag(field, value):
 def test_config_is_hashable_and_registry():
     cfg = acfql.ACFQLConfig(hidden_dims=[8, 8])
     assert cfg.hidden_dims == (8, 8) and hash(cfg) == hash(acfql.ACFQLConfig(hidden_dims=(8, 8)))
-    assert AGENTS["acfql"] is acfql and get_agent("acfql") is acfql
-    with pytest.raises(ValueError, match="unknown agent"):
-        get_agent("acfq")
+    assert registry.AGENTS["acfql"] is acfql.SPEC and registry.get("acfql").update is acfql.update
+    with pytest.raises(ValueError, match="--agent_type must be one of"):
+        registry.get("acfq")
+    with pytest.raises(TypeError, match="not the config of a registered agent"):
+        registry.spec_of(object())
     assert acfql.ACFQLConfig(weight_decay=0.1).weight_decay == 0.1
 
 

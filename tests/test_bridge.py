@@ -12,12 +12,11 @@ import pytest
 pytest.importorskip("ogbench")
 pytest.importorskip("gymnasium")
 
-from tper_jit.agents.acfql import ACFQLConfig  # noqa: E402
+from tper_jit.cli import parse_args  # noqa: E402
 from tper_jit.replay.store import ONLINE  # noqa: E402
-from tper_jit.train import host_env  # noqa: E402
-from tper_jit.train.config import parse_args  # noqa: E402
-from tper_jit.train.host_env import HostVecEnv, evaluate_host, reset_seed  # noqa: E402
-from tper_jit.train.run import train  # noqa: E402
+from tper_jit.run.train import train  # noqa: E402
+from tper_jit.tasks import host_env  # noqa: E402
+from tper_jit.tasks.host_env import HostVecEnv, evaluate_host, reset_seed  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -114,7 +113,7 @@ def run(tmp_path_factory):
              "wandb": False, "progress": False}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    return train(parse_args(argv, ACFQLConfig))
+    return train(parse_args(argv))
 
 
 def test_train_offline_then_online_through_the_bridge(run):
@@ -159,7 +158,7 @@ def test_resume_mid_online_restarts_the_host_episodes(run):
     import io
     import shutil
 
-    from tper_jit.train import resume
+    from tper_jit.run import resume
 
     # Checkpoints at 232 (mid-online) and 454 (end): drop the last one (and the final agent
     # checkpoint), as if the run had been killed after 232; continue from there.
@@ -184,7 +183,7 @@ def test_host_envs_run_one_seed_per_process(tmp_path):
     argv = [f"--env_name={NAME}", "--num_seeds=2", "--online_steps=10",
             f"--dataset_path={tmp_path / 'none.npz'}", f"--save_dir={tmp_path}"]
     with pytest.raises(ValueError, match="one seed per process"):
-        train(parse_args(argv, ACFQLConfig))
+        train(parse_args(argv))
 
 
 def _oracle_policy(venv: HostVecEnv, h: int):

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import agent_config
+from tper_jit.agents.registry import agent_config
+from tper_jit.cli import parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +39,7 @@ def test_every_command_parses_and_names_existing_presets(suite, tmp_path):
     runs = suite.entries(tmp_path)
     assert len({name for name, _ in runs}) == len(runs)  # names key the manifest
     for name, cmd in runs:
-        cfg = parse_args(_flags(cmd), ACFQLConfig)  # --config files must exist too
+        cfg = parse_args(_flags(cmd))  # --config files must exist too
         agent_config(cfg)  # and the agent overrides must be valid for the agent type
         if "transformer" in name:
             assert cfg.agent["critic_d_model"] == 64 and cfg.agent["critic_num_layers"] == 1

@@ -7,7 +7,7 @@ import numpy as np
 from envs_mjx import registry
 from envs_mjx.rollout import episode_success, make_oracle_rollout
 from envs_mjx.wrappers import ChunkedVecEnv, EpisodeWrapper
-from tper_jit.train.evaluation import make_evaluate
+from tper_jit.tasks.evaluation import make_evaluate
 
 M, TIER = 64, 2  # the worst tier: the most informative success rate (~0.8 on lift)
 

@@ -7,13 +7,11 @@ import pytest
 
 from envs_mjx import registry
 from envs_mjx.wrappers import ChunkedVecEnv
-from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.loop.online import init_online_state, make_iteration, online_sampler_config
 from tper_jit.replay.store import ONLINE
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import make_offline_trainer
-from tper_jit.train.online import make_iteration, online_sampler_config
-from tper_jit.train.online_loop import init_online_state
 
 N, H, EP_LEN = 2, 2, 3
 
@@ -25,7 +23,7 @@ def _config(**over):
     flags.update(over)
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16,16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    return parse_args(argv, ACFQLConfig)
+    return parse_args(argv)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from tper_jit.agents import acfql
 from tper_jit.data.common import make_dataset
 from tper_jit.oper import advantage, reweight, weights
 from tper_jit.oper.config import OPERConfig
-from tper_jit.oper.state import valid_start_rows
 from tper_jit.replay import gather, samplers, store
+from tper_jit.replay.oper_tree import valid_start_rows
 
 H = 3
 DRAWS, BATCH = 100_000, 1000

@@ -4,16 +4,15 @@ import pathlib
 
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import agent_config
+from tper_jit.agents.registry import agent_config
+from tper_jit.cli import parse_args
 
 PRESETS = sorted((pathlib.Path(__file__).resolve().parents[1] / "configs").rglob("*.py"))
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_preset_parses(preset):
-    cfg = parse_args(["--config", str(preset)], ACFQLConfig)
+    cfg = parse_args(["--config", str(preset)])
     acfg = agent_config(cfg)
     if cfg.agent_type == "rlpd":
         assert cfg.offline_steps == 0 and cfg.symmetric_sampling and acfg.utd_ratio == 20
@@ -35,14 +34,14 @@ def test_no_arguments_means_the_quickstart():
     from tper_jit.cli import resolve_argv
 
     argv = resolve_argv([])
-    cfg = parse_args(argv, ACFQLConfig)
+    cfg = parse_args(argv)
     assert cfg.env_name == "lift" and cfg.run_group == "quickstart"
     assert cfg.cluster_sampler and cfg.use_ptr_backward and cfg.metric == "td_error_rank"
 
 
 def test_quickstart_is_the_full_method_on_an_mjx_task():
-    from tper_jit.train.env_setup import is_mjx_task
-    from tper_jit.train.presets import QUICKSTART
+    from tper_jit.config.presets import QUICKSTART
+    from tper_jit.tasks.mjx_tasks import is_mjx_task
 
     assert is_mjx_task(QUICKSTART["env_name"])
     assert QUICKSTART["cluster_sampler"] and QUICKSTART["use_ptr_backward"]

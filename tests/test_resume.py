@@ -15,12 +15,11 @@ import time
 import numpy as np
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import checkpoint, resume
-from tper_jit.train.config import parse_args
-from tper_jit.train.driver import Diverged
-from tper_jit.train.run import train
+from tper_jit.run import checkpoint, resume
+from tper_jit.run.driver import Diverged
+from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "tiny_run.py"
@@ -146,7 +145,7 @@ def data():
 
 
 def test_non_finite_loss_stops_with_step_metric_and_last_good_checkpoint(data, tmp_path):
-    cfg = parse_args([*OFFLINE, f"--save_dir={tmp_path}", "--agent.lr=1e30"], ACFQLConfig)
+    cfg = parse_args([*OFFLINE, f"--save_dir={tmp_path}", "--agent.lr=1e30"])
     with pytest.raises(Diverged) as e:
         train(cfg, data)
     msg = str(e.value)
@@ -166,7 +165,7 @@ def test_non_finite_loss_stops_with_step_metric_and_last_good_checkpoint(data, t
 def test_unwritable_save_dir_is_reported(data, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    cfg = parse_args([*OFFLINE, f"--save_dir={blocker}"], ACFQLConfig)
+    cfg = parse_args([*OFFLINE, f"--save_dir={blocker}"])
     with pytest.raises(OSError, match="--save_dir: cannot create a writable run folder"):
         train(cfg, data)
 
@@ -193,7 +192,7 @@ def test_full_disk_during_a_checkpoint_is_reported(env, tmp_path):
 
 
 def test_resume_refuses_a_different_config_naming_the_keys(data, tmp_path):
-    cfg = parse_args([*OFFLINE, "--offline_steps=2", f"--save_dir={tmp_path}"], ACFQLConfig)
+    cfg = parse_args([*OFFLINE, "--offline_steps=2", f"--save_dir={tmp_path}"])
     run_dir = train(cfg, data).run_dir
     with pytest.raises(ValueError, match=r"--horizon_length: run 5, now 3.*--seed: run 0, "):
         resume.config_from_run(run_dir, {"horizon_length": 3, "seed": 1, "progress": True})
@@ -202,7 +201,7 @@ def test_resume_refuses_a_different_config_naming_the_keys(data, tmp_path):
     with pytest.raises(ValueError, match="--agent.lr|agent"):
         resume.check_compatible(parse_args([*OFFLINE, "--offline_steps=2",
                                             f"--save_dir={tmp_path}", f"--resume={run_dir}",
-                                            "--agent.lr=1e-3"], ACFQLConfig))
+                                            "--agent.lr=1e-3"]))
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         resume.config_from_run(tmp_path / "nope")
 
@@ -218,9 +217,9 @@ def test_resume_refuses_a_changed_dataset(data, tmp_path):
 
 def test_bad_seed_flags_fail_before_anything_runs():
     with pytest.raises(ValueError, match="--num_seeds must be > 0"):
-        parse_args(["--num_seeds=0"], ACFQLConfig)
+        parse_args(["--num_seeds=0"])
     with pytest.raises(ValueError, match="--save_interval must be >= 0"):
-        parse_args(["--save_interval=-1"], ACFQLConfig)
+        parse_args(["--save_interval=-1"])
 
 
 def test_unreachable_wandb_falls_back_to_offline_and_training_goes_on(data, tmp_path,
@@ -230,7 +229,7 @@ def test_unreachable_wandb_falls_back_to_offline_and_training_goes_on(data, tmp_
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("TPER_WANDB_INIT_TIMEOUT", "10")
     cfg = parse_args([*OFFLINE, "--offline_steps=2", "--save_interval=0", "--wandb=True",
-                      "--entity=nobody", f"--save_dir={tmp_path}"], ACFQLConfig)
+                      "--entity=nobody", f"--save_dir={tmp_path}"])
     result = train(cfg, data)
     assert [r["step"] for r in result.metrics] == [1, 2]
     assert list(result.run_dir.glob("wandb/offline-run-*")), "no offline wandb run written"

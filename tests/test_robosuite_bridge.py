@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from tper_jit.data import DEFAULT_LOW_DIM_KEYS, load_robomimic_hdf5
-from tper_jit.train import host_env, robosuite_env
-from tper_jit.train.host_env import reset_seed
+from tper_jit.tasks import host_env, robosuite_env
+from tper_jit.tasks.host_env import reset_seed
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -117,9 +117,8 @@ def test_env_args_limits_kwargs_obs_order(tmp_path):
 
 
 def test_train_without_robosuite_prints_the_note_and_runs_offline(tmp_path, monkeypatch):
-    from tper_jit.agents.acfql import ACFQLConfig
-    from tper_jit.train.config import parse_args
-    from tper_jit.train.run import train
+    from tper_jit.cli import parse_args
+    from tper_jit.run.train import train
 
     monkeypatch.setattr(robosuite_env, "robosuite_available", lambda: False)
     path = _write(tmp_path / "lift.hdf5", _random_demos(n=4), LIFT_ENV_ARGS)
@@ -127,7 +126,7 @@ def test_train_without_robosuite_prints_the_note_and_runs_offline(tmp_path, monk
             "--online_steps=100", f"--save_dir={tmp_path / 'runs'}", "--wandb=False",
             "--progress=False", "--agent.hidden_dims=8", "--agent.batch_size=4"]
     out = io.StringIO()
-    res = train(parse_args(argv, ACFQLConfig), out=out)
+    res = train(parse_args(argv), out=out)
     text = out.getvalue()
     assert text.count("robosuite extra") == 1 and "pip install -e '.[robosuite]'" in text
     assert "0 online env steps" in text and res.metrics == []
@@ -223,9 +222,8 @@ def test_reset_determinism(venv):
 def test_train_offline_then_online_through_robosuite(lift_file, tmp_path):
     """Offline → online through ``train()`` on the tiny Lift file: N = 2 robosuite envs, H = 5,
     one host evaluation episode per phase end; the online rewards carry the loader's −1."""
-    from tper_jit.agents.acfql import ACFQLConfig
-    from tper_jit.train.config import parse_args
-    from tper_jit.train.run import train
+    from tper_jit.cli import parse_args
+    from tper_jit.run.train import train
 
     flags = {"env_name": NAME, "dataset_path": lift_file, "offline_steps": 10,
              "online_steps": 100, "log_interval": 50, "num_envs": 2, "horizon_length": 5,
@@ -235,7 +233,7 @@ def test_train_offline_then_online_through_robosuite(lift_file, tmp_path):
              "progress": False}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    res = train(parse_args(argv, ACFQLConfig))
+    res = train(parse_args(argv))
     rows = [json.loads(line) for line in (res.run_dir / "metrics.jsonl").open()]
     online = [r for r in rows if "env/env_steps" in r]
     assert [r["env/env_steps"] for r in online] == [50.0, 100.0]

@@ -11,12 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import seeds
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import make_offline_trainer
-from tper_jit.train.run import train
+from tper_jit.loop import seeds
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
@@ -29,7 +28,7 @@ ONLINE = {"env_name": "lift", "offline_steps": 20, "online_steps": 16, "log_inte
 
 def _cfg(tmp, **over):
     flags = {**ONLINE, "save_dir": tmp, **over}
-    return parse_args([f"--{k}={v}" for k, v in flags.items()] + TINY, ACFQLConfig)
+    return parse_args([f"--{k}={v}" for k, v in flags.items()] + TINY)
 
 
 def _rows(path):
@@ -97,7 +96,7 @@ def test_offline_block_is_held_once(runs):
 
 def test_compiled_chunk_does_not_copy_the_offline_block_per_seed():
     ds = make_synthetic_dataset(19, n=20_000, episode_length=100, env_name="lift")
-    cfg = parse_args(["--env_name=lift", "--online_steps=0", *TINY], ACFQLConfig)
+    cfg = parse_args(["--env_name=lift", "--online_steps=0", *TINY])
     tr = make_offline_trainer(cfg, ds, seeds=(0, 1, 2, 3))
     off = tr.init_state.replay.store.offline
     rest = seeds.stack([seeds.split_offline(s)[1] for s in tr.init_states])
@@ -121,8 +120,8 @@ SHARDED = """
 import jax, numpy as np, sys
 from tper_jit.agents.acfql import ACFQLConfig
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train.config import parse_args
-from tper_jit.train.run import train
+from tper_jit.cli import parse_args
+from tper_jit.run.train import train
 assert jax.device_count() == 4, jax.devices()
 ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
 out = {}
@@ -131,7 +130,7 @@ for shard in (True, False):
              "--eval_interval=0", "--num_seeds=4", "--wandb=False", "--progress=False",
              f"--shard_seeds={shard}", f"--save_dir={sys.argv[1]}", "--agent.hidden_dims=16",
              "--agent.batch_size=8", "--agent.flow_steps=2"]
-    r = train(parse_args(flags, ACFQLConfig), ds)
+    r = train(parse_args(flags), ds)
     leaves = jax.tree.leaves(r.state.agent.params)
     if shard:
         assert len(leaves[0].sharding.device_set) == 4, leaves[0].sharding

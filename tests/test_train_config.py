@@ -2,9 +2,8 @@
 
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import agent_config
+from tper_jit.agents.registry import agent_config
+from tper_jit.cli import parse_args
 
 
 def test_seed_readme_flags_parse():
@@ -12,7 +11,7 @@ def test_seed_readme_flags_parse():
             "--use_ptr_online_priority=True", "--sparse=False", "--agent.alpha=100",
             "--horizon_length=5", "--metric=td_error_rank", "--cluster_sampler=True",
             "--entity=me", "--offline_steps=1000000", "--online_steps", "1000000"]
-    cfg = parse_args(argv, ACFQLConfig)
+    cfg = parse_args(argv)
     assert cfg.env_name == "square-mh-low" and cfg.use_ptr_backward and cfg.cluster_sampler
     assert cfg.offline_steps == 1_000_000 and cfg.online_steps == 1_000_000
     assert cfg.agent == {"alpha": 100.0}
@@ -22,15 +21,15 @@ def test_seed_readme_flags_parse():
 
 def test_agent_overrides_are_typed_and_checked():
     cfg = parse_args(["--agent.hidden_dims=64,64", "--agent.q_agg=min",
-                      "--agent.layer_norm=False"], ACFQLConfig)
+                      "--agent.layer_norm=False"])
     acfg = agent_config(cfg)
     assert acfg.hidden_dims == (64, 64) and acfg.q_agg == "min" and not acfg.layer_norm
     with pytest.raises(ValueError, match="did you mean --agent.alpha"):
-        parse_args(["--agent.alhpa=3"], ACFQLConfig)
+        parse_args(["--agent.alhpa=3"])
     with pytest.raises(ValueError, match="q_agg"):
-        agent_config(parse_args(["--agent.q_agg=median"], ACFQLConfig))
+        agent_config(parse_args(["--agent.q_agg=median"]))
     with pytest.raises(ValueError, match="--horizon_length"):
-        agent_config(parse_args(["--agent.horizon_length=3"], ACFQLConfig))
+        agent_config(parse_args(["--agent.horizon_length=3"]))
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -46,16 +45,16 @@ def test_agent_overrides_are_typed_and_checked():
 ])
 def test_bad_flags_fail_with_one_clear_message(argv, msg):
     with pytest.raises((ValueError, FileNotFoundError), match=msg):
-        parse_args(argv, ACFQLConfig)
+        parse_args(argv)
 
 
 def test_backward_bool_and_preset(tmp_path):
-    assert parse_args(["--backward=True"], ACFQLConfig).backward == "last"
-    assert parse_args(["--backward=False"], ACFQLConfig).backward == "none"
-    assert parse_args(["--backward=sweep"], ACFQLConfig).backward == "sweep"
+    assert parse_args(["--backward=True"]).backward == "last"
+    assert parse_args(["--backward=False"]).backward == "none"
+    assert parse_args(["--backward=sweep"]).backward == "sweep"
     preset = tmp_path / "p.py"
     preset.write_text("def get_config():\n    return {'offline_steps': 7, 'metric': 'uniform',"
                       " 'agent': {'alpha': 3.0}}\n")
-    cfg = parse_args(["--config", str(preset), "--offline_steps=9"], ACFQLConfig)
+    cfg = parse_args(["--config", str(preset), "--offline_steps=9"])
     assert cfg.offline_steps == 9 and cfg.metric == "uniform" and cfg.agent == {"alpha": 3.0}
-    assert parse_args(["--cluster_k=7"], ACFQLConfig).cluster_k_value == 7
+    assert parse_args(["--cluster_k=7"]).cluster_k_value == 7

@@ -7,11 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from tper_jit.agents.acfql import ACFQLConfig
-from tper_jit.cli import main
+from tper_jit.cli import main, parse_args
 from tper_jit.data import load_robomimic_hdf5
-from tper_jit.train.config import parse_args
-from tper_jit.train.offline import make_offline_trainer
+from tper_jit.loop.offline import make_offline_trainer
 
 TINY = ["--agent.hidden_dims=32,32", "--agent.batch_size=32", "--agent.flow_steps=3"]
 
@@ -86,7 +84,7 @@ def test_cli_offline_run_writes_metrics_and_cluster_png_and_bc_loss_falls(datase
 
 
 def test_scan_chunk_equals_single_steps(dataset_file):
-    cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--horizon_length=3"], ACFQLConfig)
+    cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--horizon_length=3"])
     ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
     trainer = make_offline_trainer(cfg, ds)
     s0 = trainer.init_state
@@ -114,12 +112,12 @@ def test_cli_rejects_bad_input_before_compiling(tmp_path, capsys):
 @pytest.mark.parametrize("fail_at_call", [1, 2])
 def test_failed_run_removes_its_folder_only_before_the_first_row(dataset_file, tmp_path,
                                                                  fail_at_call):
-    from tper_jit.train.run import train
+    from tper_jit.run.train import train
 
     save = tmp_path / "runs"
     cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--offline_steps=30", "--online_steps=0",
                       "--log_interval=10", "--eval_interval=10", f"--save_dir={save}",
-                      "--run_group=crash", "--wandb=False", "--progress=False"], ACFQLConfig)
+                      "--run_group=crash", "--wandb=False", "--progress=False"])
     ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
     calls = []
 
@@ -140,11 +138,11 @@ def test_failed_run_removes_its_folder_only_before_the_first_row(dataset_file, t
 
 
 def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
-    from tper_jit.train.run import train
+    from tper_jit.run.train import train
 
     cfg = parse_args(["--env_name=lift-mh-low", *TINY, "--offline_steps=60", "--online_steps=0",
                       "--log_interval=10", "--eval_interval=25", f"--save_dir={tmp_path}",
-                      "--wandb=False", "--progress=False"], ACFQLConfig)
+                      "--wandb=False", "--progress=False"])
     ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
     calls = []
 
@@ -157,7 +155,7 @@ def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
     assert [r["step"] for r in result.metrics if "eval/success_rate" in r] == calls
     # the trained agent is checkpointed (orbax) and restores bit-identically
     from tper_jit.agents import acfql
-    from tper_jit.train import checkpoint
+    from tper_jit.run import checkpoint
 
     assert checkpoint.latest_step(result.run_dir) == 60
     template = acfql.init(jax.random.PRNGKey(9), ds.obs_dim, ds.action_dim,

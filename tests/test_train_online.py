@@ -4,11 +4,10 @@ import json
 
 import numpy as np
 
-from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import checkpoint
-from tper_jit.train.config import parse_args
-from tper_jit.train.run import train
+from tper_jit.run import checkpoint
+from tper_jit.run.train import train
 
 
 def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
@@ -20,7 +19,7 @@ def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
              "wandb": False, "progress": False}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    cfg = parse_args(argv, ACFQLConfig)
+    cfg = parse_args(argv)
     result = train(cfg, ds)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
     offline = [r for r in rows if "offline_agent/critic/critic_loss" in r]

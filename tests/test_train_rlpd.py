@@ -5,10 +5,9 @@ import json
 
 import numpy as np
 
-from tper_jit.agents.acfql import ACFQLConfig
+from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train.config import parse_args
-from tper_jit.train.run import train
+from tper_jit.run.train import train
 
 
 def test_rlpd_ac_online_run(tmp_path):
@@ -21,7 +20,7 @@ def test_rlpd_ac_online_run(tmp_path):
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.num_qs=4",
              "--agent.action_chunking=True", "--agent.bc_alpha=0.01"]
-    cfg = parse_args(argv, ACFQLConfig)  # the class follows --agent_type
+    cfg = parse_args(argv)  # the class follows --agent_type
     result = train(cfg, ds)
     conf = json.loads((result.run_dir / "config.json").read_text())
     assert conf["agent"]["utd_ratio"] == 2 and conf["agent"]["num_qs"] == 4

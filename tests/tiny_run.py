@@ -19,15 +19,13 @@ def main(argv: list[str]) -> int:
     import jax
     import numpy as np
 
-    from tper_jit.agents.acfql import ACFQLConfig
-    from tper_jit.cli import _resume_config
+    from tper_jit.cli import _resume_config, parse_args
     from tper_jit.data.common import make_synthetic_dataset
-    from tper_jit.train.config import parse_args
-    from tper_jit.train.driver import Diverged, Interrupted
-    from tper_jit.train.run import train
+    from tper_jit.run.driver import Diverged, Interrupted
+    from tper_jit.run.train import train
 
     out, flags = argv[0], argv[1:]
-    cfg = parse_args(flags, ACFQLConfig)
+    cfg = parse_args(flags)
     if cfg.resume:
         cfg = _resume_config(cfg, flags)
     ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")

@@ -12,12 +12,23 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from tper_jit.train.config import TrainConfig
+from tper_jit.agents import registry
+from tper_jit.config import flags
+from tper_jit.config.flags import TrainConfig
+from tper_jit.config.presets import QUICKSTART
+from tper_jit.oper.config import OPERConfig
+from tper_jit.run import resume
+from tper_jit.run.driver import Diverged, Interrupted
+from tper_jit.run.train import train
+
+
+def parse_args(argv: list[str]) -> TrainConfig:
+    """The command line → ``TrainConfig``, ``--agent.*`` checked against the config class of
+    ``--agent_type`` (``agents.registry``) and ``--oper.*`` against ``OPERConfig``."""
+    return flags.parse_args(argv, registry.config_class, OPERConfig)
 
 
 def _help() -> str:
-    from tper_jit.agents.acfql import ACFQLConfig
-
     lines = ["usage: tper-train [--config FILE] [--flag=value ...] [--agent.key=value ...]", "",
              "With no arguments: the quickstart (configs/quickstart.py: cluster-balanced offline",
              "-> T-PER online on the MJX lift task, sized for a 2-core CPU).", "",
@@ -26,12 +37,10 @@ def _help() -> str:
         if f.name != "agent":
             default = f.default if f.default is not dataclasses.MISSING else "{}"
             lines.append(f"  --{f.name}={default}")
-    from tper_jit.agents.rlpd import RLPDConfig
-    from tper_jit.oper.config import OPERConfig
-
-    for title, cls in (("agent flags, --agent_type=acfql (default):", ACFQLConfig),
-                       ("agent flags, --agent_type=rlpd (default):", RLPDConfig),
-                       ("OPER flags (default):", OPERConfig)):
+    sections = [(f"agent flags, --agent_type={name}" + (" (default):" if name == "acfql"
+                                                         else ":"), spec.config_cls)
+                for name, spec in registry.AGENTS.items()]
+    for title, cls in (*sections, ("OPER flags (default):", OPERConfig)):
         lines += ["", title]
         prefix = "--oper." if cls is OPERConfig else "--agent."
         for f in dataclasses.fields(cls):
@@ -44,8 +53,6 @@ def resolve_argv(argv: list[str]) -> list[str]:
     """No arguments = the quickstart preset (``configs/quickstart.py``)."""
     if argv:
         return argv
-    from tper_jit.train.presets import QUICKSTART
-
     out = []
     for k, v in QUICKSTART.items():
         if k == "agent":
@@ -61,22 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(_help())
         return 0
-    from tper_jit.agents.acfql import ACFQLConfig
-    from tper_jit.train.config import parse_args
-
     try:
-        cfg = parse_args(argv, agent_config_cls=ACFQLConfig)
+        cfg = parse_args(argv)
         if cfg.resume:
             cfg = _resume_config(cfg, argv)
-        from tper_jit.train.offline import agent_config
-
-        agent_config(cfg)  # validate the agent overrides before loading anything
+        registry.agent_config(cfg)  # validate the agent overrides before loading anything
     except (ValueError, FileNotFoundError) as e:
         print(f"tper-train: error: {e}", file=sys.stderr)
         return 2
-    from tper_jit.train.driver import Diverged, Interrupted
-    from tper_jit.train.run import train
-
     try:
         train(cfg)
     except (ValueError, FileNotFoundError, OSError) as e:
@@ -94,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
 def _resume_config(cfg: TrainConfig, argv: list[str]) -> TrainConfig:
     """``--resume RUN_DIR [flags]``: the run's stored config; the flags given must match it
     except the ones that do not change what is computed."""
-    from tper_jit.train import resume
-
     names = [a[2:].partition("=")[0] for a in argv if a.startswith("--")]
     if "config" in names:
         raise ValueError("--resume uses the run's own config.json; drop --config")

@@ -1,6 +1,6 @@
 """Learning curves across seeds and runs, and per-trajectory priority histograms.
 
-A run folder (see ``tper_jit.train.run``) holds ``config.json`` (``{"config": {flags}, ...}``)
+A run folder (see ``tper_jit.run.train``) holds ``config.json`` (``{"config": {flags}, ...}``)
 and ``metrics.jsonl`` (one JSON object per logged step, with ``"step"`` and float metrics).
 Online rows carry ``"env/env_steps"``; offline rows do not and are placed at env step 0.
 A multi-seed run logs one key per seed (``"eval/success_rate/seed0"``, ``.../seed1``, ...)

@@ -3,7 +3,7 @@
     tper-train --config configs/cube_single/tper.py [--seed=1 ...]
 """
 
-from tper_jit.train.presets import recipe
+from tper_jit.config.presets import recipe
 
 
 def get_config():

@@ -3,7 +3,7 @@
     tper-train --config configs/lift/qc_rlpd.py [--seed=1 --num_seeds=3 ...]
 """
 
-from tper_jit.train.presets import recipe
+from tper_jit.config.presets import recipe
 
 
 def get_config():

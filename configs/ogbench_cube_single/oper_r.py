@@ -6,7 +6,7 @@
     tper-train --config configs/ogbench_cube_single/oper_r.py
 """
 
-from tper_jit.train.presets import recipe
+from tper_jit.config.presets import recipe
 
 
 def get_config():

@@ -6,7 +6,7 @@
     tper-train --config configs/ogbench_puzzle_3x3/full.py
 """
 
-from tper_jit.train.presets import recipe
+from tper_jit.config.presets import recipe
 
 
 def get_config():

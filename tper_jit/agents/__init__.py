@@ -1,21 +1,8 @@
-"""Agents, each a module of pure functions ``init / update / act`` beside its config.
+"""Agents: each a module of pure functions ``init / update / act`` beside its frozen config
+and its ``SPEC`` (``spec.AgentSpec``: what the loop needs to drive it).
 
-``AGENTS`` maps the ``--agent`` name to its module; look names up with ``get_agent`` so a
-misspelled name raises instead of silently matching nothing.
+- ``acfql``: action-chunked flow Q-learning (QC's ACFQL, the T-PER paper's agent);
+- ``rlpd``: RLPD / RLPD-AC (SAC with a critic ensemble, UTD inside ``update``);
+- ``networks``, ``rlpd_networks``, ``transformer_critic``: their flax modules;
+- ``registry``: ``--agent_type`` name → spec (``registry.get``, ``registry.spec_of``).
 """
-
-from __future__ import annotations
-
-from types import ModuleType
-
-from tper_jit.agents import acfql
-
-AGENTS: dict[str, ModuleType] = {"acfql": acfql}
-
-
-def get_agent(name: str) -> ModuleType:
-    """The agent module registered as ``name``; unknown names raise with the known ones."""
-    try:
-        return AGENTS[name]
-    except KeyError:
-        raise ValueError(f"unknown agent {name!r}; known agents: {sorted(AGENTS)}") from None

@@ -36,6 +36,7 @@ from flax import struct
 from tper_jit.agents import config_checks as checks
 from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
+from tper_jit.agents.spec import AgentSpec
 from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
 Params = Any  # a pytree of arrays
@@ -457,3 +458,17 @@ def act(state: AgentState, observations: jax.Array, key: jax.Array) -> jax.Array
     obs = observations[None] if single else observations
     actions = sample_actions(state.networks, state.params, obs, key, state.config)
     return actions[0] if single else actions
+
+
+def _exec_horizon(config: ACFQLConfig) -> int:
+    return config.horizon_length if config.action_chunking else 1
+
+
+SPEC = AgentSpec(
+    name="acfql", config_cls=ACFQLConfig, init=init, update=update, act=act, eval_act=act,
+    rows_per_update=lambda config: config.batch_size,
+    updates_per_env_step=lambda config, utd_ratio: utd_ratio,
+    exec_horizon=_exec_horizon,
+    needs_seq_observations=lambda config: config.critic == "transformer",  # §9: every s_{t+j}
+    loss_weights=True,
+    flag_keys=("horizon_length", "discount", "use_weighted_target", "beta"))

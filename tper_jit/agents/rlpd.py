@@ -41,6 +41,7 @@ from tper_jit.agents.rlpd_networks import (
     sample_tanh_gaussian,
     tanh_gaussian_log_prob_terms,
 )
+from tper_jit.agents.spec import AgentSpec
 from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
 Params = Any  # a pytree of arrays
@@ -416,3 +417,17 @@ def act(state: RLPDState, observations: jax.Array, key: jax.Array,
     sampled, _ = sample_tanh_gaussian(mean, log_std, key)
     actions = jnp.where(deterministic, jnp.tanh(mean), sampled)
     return actions[0] if single else actions
+
+
+def _eval_act(state: RLPDState, observations: jax.Array, key: jax.Array) -> jax.Array:
+    """Evaluation acts with the mean action tanh(μ)."""
+    return act(state, observations, key, deterministic=True)
+
+
+SPEC = AgentSpec(
+    name="rlpd", config_cls=RLPDConfig, init=init, update=update, act=act, eval_act=_eval_act,
+    rows_per_update=lambda config: config.rows_per_update,
+    updates_per_env_step=lambda config, utd_ratio: 1,  # the UTD loop is inside ``update``
+    exec_horizon=lambda config: config.horizon_length if config.action_chunking else 1,
+    flag_keys=("horizon_length", "discount", "utd_ratio"),
+    refused_flags=("use_weighted_target",))

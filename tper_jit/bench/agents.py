@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from tper_jit.agents import acfql, rlpd
+from tper_jit.agents import acfql, registry, rlpd
 from tper_jit.bench.timing import time_calls
 from tper_jit.oper import reweight, weights
 from tper_jit.oper.config import OPERConfig
@@ -40,7 +40,7 @@ def _config(name: str, args):
 def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
     """Fused updates/s of agent row ``name`` on the benchmark's data."""
     cfg = _config(name, args)
-    mod = acfql if isinstance(cfg, acfql.ACFQLConfig) else rlpd
+    spec = registry.spec_of(cfg)
     h = cfg.horizon_length
     ocfg = OPERConfig(reweight=True) if name == "acfql-oper-reweight" else None
     st = store.build(obs, act, rew, term, obs)
@@ -51,8 +51,8 @@ def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
         probs = weights.normalize_priorities(raw, std=ocfg.std, eps=ocfg.eps)
     replay = samplers.init_replay(st, scfg, oper_probs=probs)
     sample = samplers.make_sampler(scfg)
-    rows = cfg.rows_per_update if mod is rlpd else cfg.batch_size
-    agent = mod.init(jax.random.PRNGKey(args.seed), obs.shape[1], act.shape[1], cfg)
+    rows = spec.rows_per_update(cfg)
+    agent = spec.init(jax.random.PRNGKey(args.seed), obs.shape[1], act.shape[1], cfg)
 
     def step(carry, _):
         agent, replay, key = carry
@@ -62,7 +62,7 @@ def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
         if name == "acfql-transformer":
             batch = gather_seq.add_seq_observations(replay.store, batch)
         w = None if ocfg is None else reweight.loss_weights(ocfg, replay, s)
-        agent, metrics, _ = mod.update(agent, batch, k_u, w)
+        agent, metrics, _ = spec.update(agent, batch, k_u, w)
         return (agent, replay, key), metrics["critic/critic_loss"]
 
     fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
@@ -70,7 +70,7 @@ def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
     _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
                                      args.repeats)
     per_update = float(np.median(times)) / args.chunk
-    grad_steps = cfg.utd_ratio if mod is rlpd else 1
+    grad_steps = rows // cfg.batch_size  # critic steps per update (RLPD: its UTD)
     return {"updates_per_s": 1 / per_update, "grad_steps_per_s": grad_steps / per_update,
             "compile_s": compile_s}
 

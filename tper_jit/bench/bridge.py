@@ -21,13 +21,14 @@ import time
 import jax
 import numpy as np
 
+from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import env_setup, seeds
-from tper_jit.train.config import TrainConfig
-from tper_jit.train.host_env import HostVecEnv
-from tper_jit.train.host_online import HostOnlineRows, init_host_state
-from tper_jit.train.offline import make_offline_trainer
-from tper_jit.train.online_loop import init_online_state, make_online_chunk
+from tper_jit.loop import seeds
+from tper_jit.loop.host import HostOnlineRows, init_host_state
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.loop.online import init_online_state, make_online_chunk
+from tper_jit.tasks import mjx_tasks
+from tper_jit.tasks.host_env import HostVecEnv
 
 BRIDGE_ENV = "cube-single-play-singletask-task1-v0"
 MJX_ENV = "cube-single-singletask-task1"
@@ -106,11 +107,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
     # (c) the fused MJX chunk
     cfg = TrainConfig(env_name=MJX_ENV, **base)
-    mvenv = env_setup.make_vec_env(MJX_ENV, n)
+    mvenv = mjx_tasks.make_vec_env(MJX_ENV, n)
     trainer = _trainer(cfg, mvenv.episode.observation_size, mvenv.episode.episode_length, n,
                        args.seed)
     chunk, k, _, _ = make_online_chunk(cfg, trainer.agent_config, mvenv,
-                                       env_setup.reward_shift(MJX_ENV))
+                                       mjx_tasks.reward_shift(MJX_ENV))
     state = init_online_state(cfg, trainer.init_state, mvenv)
 
     def fused(c):

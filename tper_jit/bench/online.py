@@ -23,11 +23,11 @@ import numpy as np
 
 from tper_jit.agents import acfql
 from tper_jit.bench.update import numpy_sample_sequence, to_chunk_batch
+from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import env_setup
-from tper_jit.train.config import TrainConfig
-from tper_jit.train.offline import make_offline_trainer
-from tper_jit.train.online_loop import init_online_state, make_online_chunk
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.loop.online import init_online_state, make_online_chunk
+from tper_jit.tasks import mjx_tasks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                       log_interval=per_iter * args.iterations, buffer_size=100_000,
                       wandb=False, progress=False,
                       agent={"hidden_dims": tuple(args.hidden), "batch_size": args.batch})
-    venv = env_setup.make_vec_env(args.env, n)
+    venv = mjx_tasks.make_vec_env(args.env, n)
     ds = make_synthetic_dataset(venv.episode.observation_size, n=5000, episode_length=100,
                                 seed=args.seed, env_name="bench")
     trainer = make_offline_trainer(cfg, ds, store_kwargs={

@@ -18,10 +18,11 @@ import platform
 import jax
 
 from tper_jit.bench.timing import time_calls
+from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import make_synthetic_dataset
-from tper_jit.train import env_setup, seeds
-from tper_jit.train.config import TrainConfig
-from tper_jit.train.offline import make_offline_trainer
+from tper_jit.loop import seeds
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.tasks import mjx_tasks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def _setup(args: argparse.Namespace, num_seeds: int):
                       ptr_warmup_steps=0, log_interval=args.num_envs * h * args.iterations,
                       buffer_size=100_000, wandb=False, progress=False,
                       agent={"hidden_dims": tuple(args.hidden), "batch_size": args.batch})
-    venv = env_setup.make_vec_env(args.env, args.num_envs)
+    venv = mjx_tasks.make_vec_env(args.env, args.num_envs)
     ds = make_synthetic_dataset(venv.episode.observation_size, n=args.rows, episode_length=100,
                                 env_name="bench")
     store_kwargs = {"num_streams": args.num_envs, "rows_per_stream": 100_000 // args.num_envs,
@@ -56,7 +57,7 @@ def _setup(args: argparse.Namespace, num_seeds: int):
         rest = seeds.stack([seeds.split_offline(s)[1] for s in tr.init_states])
         chunk = seeds.batch_chunk(tr.scan, num_seeds, num_static=1)
         return (lambda o, r: chunk(o, r, args.steps)), offline, rest
-    from tper_jit.train.online_loop import init_online_state, make_online_scan
+    from tper_jit.loop.online import init_online_state, make_online_scan
 
     reset = jax.jit(venv.reset)
     states = [seeds.split_offline(init_online_state(cfg, s, venv, seed=i, reset=reset))[1]

@@ -28,16 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if out else 2
     import jax
 
-    from tper_jit.agents.acfql import ACFQLConfig
+    from tper_jit.agents import registry
+    from tper_jit.config.flags import parse_args
     from tper_jit.oper import advantage
     from tper_jit.oper.config import OPERConfig
-    from tper_jit.train import data_setup
-    from tper_jit.train.config import parse_args
+    from tper_jit.tasks import datasets
 
     try:
-        cfg = parse_args(rest, agent_config_cls=ACFQLConfig)
+        cfg = parse_args(rest, registry.config_class, OPERConfig)
         ocfg = OPERConfig(**cfg.oper)
-        dataset = data_setup.load_dataset(cfg)
+        dataset = datasets.load_dataset(cfg)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"python -m tper_jit.oper: error: {e}", file=sys.stderr)
         return 2

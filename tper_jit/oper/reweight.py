@@ -16,7 +16,7 @@ from tper_jit.agents.acfql import LossWeights
 from tper_jit.data.common import FlatDataset
 from tper_jit.oper import advantage, weights
 from tper_jit.oper.config import OPERConfig
-from tper_jit.oper.state import pair_loss_weights
+from tper_jit.replay.oper_tree import pair_loss_weights
 from tper_jit.replay.samplers import ReplayState, Sample
 
 

@@ -28,12 +28,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from tper_jit.config.flags import METRICS
 from tper_jit.replay import ranking, sum_tree
 from tper_jit.replay.store import OFFLINE, TrajectoryStore, clear_dirty
 from tper_jit.seed_axis import seed_cond
 
-METRICS = ("uniform", "td_error_rank", "success_binary", "avg_reward", "uqm_reward",
-           "uhm_reward", "min_reward", "normalized")
 BACKWARD_MODES = ("none", "last", "sweep")
 
 

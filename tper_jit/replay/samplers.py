@@ -16,7 +16,7 @@ Samplers (``SamplerConfig.kind``):
   the rest from online episodes (RLPD symmetric sampling); all offline while no online row
   exists.
 - ``oper``: offline rows ∝ OPER priorities p (ALGORITHM §7), exact per (episode, start) pair
-  through a row-level sum-tree (``tper_jit.oper.state``); starts by the trajectory rule
+  through a row-level sum-tree (``tper_jit.replay.oper_tree``); starts by the trajectory rule
   (``allow_tail_starts``).  Needs ``init_replay(..., oper_probs=p)``.
 
 Start rules: ``all`` t ~ U{0..L−1}; ``head`` t ~ U{0..max(0, L−H)} (the reference's
@@ -34,8 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from tper_jit.oper import state as oper_state
-from tper_jit.replay import priorities, sum_tree
+from tper_jit.replay import oper_tree, priorities, sum_tree
 from tper_jit.replay.store import TrajectoryStore
 from tper_jit.seed_axis import seed_cond
 
@@ -54,7 +53,7 @@ class ReplayState:
     priorities: priorities.PriorityState
     cluster_tree: sum_tree.SumTree  # leaf = 1/(K |C(τ)|) for clustered offline episodes
     online_step: jax.Array  # int32 env steps taken online (drives the T-PER warmup)
-    oper: oper_state.OPERState | None = None  # OPER priorities; None unless oper_probs given
+    oper: oper_tree.OPERState | None = None  # OPER priorities; None unless oper_probs given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +102,7 @@ def init_replay(store: TrajectoryStore, cfg: SamplerConfig,
     """
     if cfg.kind == "oper" and oper_probs is None:
         raise ValueError("sampler kind 'oper' needs oper_probs (normalised OPER priorities)")
-    oper = None if oper_probs is None else oper_state.build_oper_state(
+    oper = None if oper_probs is None else oper_tree.build_oper_state(
         store, oper_probs, cfg.horizon, _traj_rule(cfg))
     prio, store = priorities.init_priorities(store, cfg.tper)
     if cluster_ids is None:
@@ -217,7 +216,7 @@ def sample_oper(state: ReplayState, key: jax.Array, batch_size: int, cfg: Sample
     if state.oper is None:
         raise ValueError("sampler kind 'oper' needs a ReplayState built with oper_probs")
     rows, probs = sum_tree.sample(state.oper.tree, key, batch_size, stratified=cfg.stratified)
-    ids, starts = oper_state.row_to_pair(state.store, rows)
+    ids, starts = oper_tree.row_to_pair(state.store, rows)
     return Sample(ids, starts, probs)
 
 

@@ -15,8 +15,20 @@ import json
 import pathlib
 from typing import Any
 
-from tper_jit.train import seeds
-from tper_jit.train.config import TrainConfig
+from tper_jit.config.flags import TrainConfig
+from tper_jit.loop import seeds
+
+
+@dataclasses.dataclass
+class Position:
+    """Where the loop stands (JSON in every checkpoint)."""
+
+    phase: str = "offline"  # offline | online | done
+    done: int = 0  # offline: gradient steps; online: env steps
+    next_eval: int = 0  # the phase's next evaluation threshold
+    next_save: int = 0  # the next checkpoint threshold in global (logged) steps
+    rows: int = 0  # rows written to the main metrics log
+
 
 # Keys that do not change what is computed.
 MAY_CHANGE = ("resume", "progress", "wandb", "entity", "save_interval", "keep_checkpoints",
@@ -119,8 +131,6 @@ def restore_into(drv) -> None:
           file=drv.out)
 
 
-def _position(meta: dict[str, Any]):
-    from tper_jit.train.driver import Position
-
+def _position(meta: dict[str, Any]) -> Position:
     names = {f.name for f in dataclasses.fields(Position)}
     return Position(**{k: v for k, v in meta.items() if k in names})

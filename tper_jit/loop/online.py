@@ -25,11 +25,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from tper_jit.replay import gather, gather_seq, priorities, sample_stats, samplers, store
+from tper_jit.agents import registry
+from tper_jit.loop.learn_step import LearnCarry, learn_step, make_learn_spec
+from tper_jit.loop.sampling import online_sampler_config
+from tper_jit.plots import priority_histogram
+from tper_jit.replay import priorities, samplers, store
+from tper_jit.replay.store import ONLINE
 from tper_jit.seed_axis import seed_cond
-from tper_jit.train import agent_setup
+from tper_jit.tasks.resolve import RewardRule
 
 
 @struct.dataclass
@@ -42,17 +48,6 @@ class OnlineState:
     env_steps: jax.Array  # int32 online env steps (valid sub-steps over all envs)
     ep_return: jax.Array  # (N,) float32 return of each env's running episode
     ep_length: jax.Array  # (N,) int32
-
-
-def online_sampler_config(cfg, horizon: int) -> samplers.SamplerConfig:
-    """``--use_ptr_backward`` → T-PER (transition-uniform during warmup);
-    ``--symmetric_sampling`` → RLPD's offline/online mixture; else transition-uniform."""
-    from tper_jit.train.offline import tper_config
-
-    kind = ("tper" if cfg.use_ptr_backward else
-            "mixture" if cfg.symmetric_sampling else "transition")
-    return samplers.SamplerConfig(kind=kind, horizon=horizon, tper=tper_config(cfg),
-                                  offline_fraction=cfg.offline_fraction)
 
 
 def _env_episode_metrics(tr, rewards, ep_return, ep_length):
@@ -83,45 +78,27 @@ def _env_episode_metrics(tr, rewards, ep_return, ep_length):
 
 
 def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig, cfg,
-                           reward_shift: float):
+                           rewards: RewardRule):
     """``observe_and_learn(state, tr, env_state, k_learn) -> (state, metrics)``: steps 3–4 of
     an iteration for the executed chunk ``tr`` (``Transition`` ``(N, H, ...)``): replay
     writes, T-PER sync, episode metrics, then the gradient steps (or none before
     ``start_training``).  ``env_state`` (the state to act from next) is stored as is.  Shared
     by the MJX scan body and the host-env bridge (``host_online.py``), so both learn alike."""
-    sample = samplers.make_sampler(scfg)
-    h_exec = agent_setup.exec_horizon(acfg)
-    grad_steps = agent_setup.updates_per_env_step(acfg, cfg.utd_ratio) * n_envs * h_exec
-    batch_size = agent_setup.rows_per_update(acfg)
-    update = agent_setup.module_of(acfg).update
+    agent_spec = registry.spec_of(acfg)
+    h_exec = agent_spec.exec_horizon(acfg)
+    grad_steps = agent_spec.updates_per_env_step(acfg, cfg.utd_ratio) * n_envs * h_exec
     use_tper = scfg.kind == "tper"
-    update_mu = use_tper and cfg.use_ptr_online_priority
     tper_cfg = scfg.tper
+    spec = make_learn_spec(agent_spec, acfg, scfg, "online_agent",
+                           update_mu=cfg.use_ptr_online_priority)
 
-    def learn_step(carry, key):
-        agent, replay = carry
-        k_sample, k_update = jax.random.split(key)
-        s = sample(replay, k_sample, batch_size)
-        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, acfg.horizon_length,
-                                     acfg.discount)
-        if getattr(acfg, "critic", "mlp") == "transformer":  # §9: every s_{t+j}
-            batch = gather_seq.add_seq_observations(replay.store, batch)
-        agent, metrics, td_abs = update(agent, batch, k_update)
-        metrics = {f"online_agent/{k}": v for k, v in metrics.items()}
-        if use_tper:
-            metrics.update(sample_stats.priority_sample_stats(replay, s))
-        if update_mu:
-            # Padded chunks (valid_H = 0) carry no information about their episode's error.
-            mask = batch.valid[:, -1] > 0
-            prio, st = priorities.update_priorities(replay.priorities, replay.store,
-                                                    s.episode_ids, td_abs, tper_cfg, mask)
-            replay = replay.replace(priorities=prio, store=st)
-        metrics["online_agent/td_abs_mean"] = td_abs.mean()
-        return (agent, replay), metrics
+    def learn_step_(carry, key):
+        carry, metrics = learn_step(spec, LearnCarry(*carry), jax.random.split(key))
+        return (carry.agent, carry.replay), metrics
 
     def learn(agent, replay, key):
         keys = jax.random.split(key, grad_steps)
-        (agent, replay), metrics = jax.lax.scan(learn_step, (agent, replay), keys)
+        (agent, replay), metrics = jax.lax.scan(learn_step_, (agent, replay), keys)
         return agent, replay, jax.tree.map(lambda m: m.mean(0), metrics)
 
     def skip(agent, replay, key):
@@ -130,9 +107,9 @@ def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig,
         return agent, replay, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
     def observe_and_learn(state: OnlineState, tr, env_state, k_learn):
-        rewards = tr.reward + reward_shift
+        rewards_ = rewards(tr.reward)  # the offline rows' convention (TaskSpec.rewards)
         replay = state.replay
-        st = store.add_steps(replay.store, tr.obs, tr.action, rewards, tr.terminated,
+        st = store.add_steps(replay.store, tr.obs, tr.action, rewards_, tr.terminated,
                              tr.truncated, tr.next_obs, tr.success, tr.valid)
         env_steps = state.env_steps + tr.valid.sum().astype(jnp.int32)
         replay = replay.replace(store=st, online_step=env_steps)
@@ -140,7 +117,7 @@ def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig,
             prio, st = priorities.sync(replay.priorities, replay.store, tper_cfg)
             replay = replay.replace(priorities=prio, store=st)
         ep_return, ep_length, env_metrics = _env_episode_metrics(
-            tr, rewards, state.ep_return, state.ep_length)
+            tr, rewards_, state.ep_return, state.ep_length)
         training = env_steps >= cfg.start_training
         agent, replay, metrics = seed_cond(training, learn, skip, state.agent, replay, k_learn)
         metrics = {**metrics, **env_metrics,
@@ -153,13 +130,12 @@ def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig,
     return observe_and_learn
 
 
-def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
-                   reward_shift: float):
+def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg, rewards: RewardRule):
     """The scan body of the MJX online chunk (see the module docstring)."""
     n_envs = venv.num_envs
-    h_exec = agent_setup.exec_horizon(acfg)
-    act = agent_setup.act_fn(acfg)
-    observe_and_learn = make_observe_and_learn(n_envs, acfg, scfg, cfg, reward_shift)
+    h_exec = registry.exec_horizon(acfg)
+    act = registry.act_fn(acfg)
+    observe_and_learn = make_observe_and_learn(n_envs, acfg, scfg, cfg, rewards)
 
     def iteration(state: OnlineState, _):
         key, k_act, k_learn = jax.random.split(state.key, 3)
@@ -169,3 +145,63 @@ def make_iteration(venv, acfg: Any, scfg: samplers.SamplerConfig, cfg,
         return observe_and_learn(state.replace(key=key), tr, env_state, k_learn)
 
     return iteration
+
+def init_online_state(cfg, offline_state, venv, seed: int | None = None,
+                      reset=None) -> OnlineState:
+    """Carry the agent and replay over from the offline phase; fresh envs and keys from
+    ``seed`` (default ``cfg.seed``).  ``reset``: a jitted ``venv.reset`` to reuse."""
+    root = jax.random.PRNGKey(cfg.seed if seed is None else seed)
+    n = venv.num_envs
+    env_state = (reset or jax.jit(venv.reset))(jax.random.fold_in(root, 4))
+    return OnlineState(agent=offline_state.agent, replay=offline_state.replay,
+                       env_state=env_state, key=jax.random.fold_in(root, 5),
+                       step=offline_state.step, env_steps=jnp.int32(0),
+                       ep_return=jnp.zeros((n,), jnp.float32),
+                       ep_length=jnp.zeros((n,), jnp.int32))
+
+
+def make_online_scan(cfg, acfg, venv, rewards: RewardRule):
+    """``(scan(state) -> (state, metrics (K, ...)), K, env steps per iteration, sampler)``,
+    not jitted (the multi-seed driver vmaps it)."""
+    h_exec = registry.exec_horizon(acfg)
+    scfg = online_sampler_config(cfg, acfg.horizon_length)
+    iteration = make_iteration(venv, acfg, scfg, cfg, rewards)
+    per_iter = venv.num_envs * h_exec
+    k = max(1, cfg.log_interval // per_iter)
+    return (lambda s: jax.lax.scan(iteration, s, None, length=k)), k, per_iter, scfg
+
+
+def make_online_chunk(cfg, acfg, venv, rewards: RewardRule):
+    """``(chunk(state) -> (state, metrics (K, ...)), K, env steps per iteration)``."""
+    scan, k, per_iter, scfg = make_online_scan(cfg, acfg, venv, rewards)
+    return jax.jit(scan, donate_argnums=0), k, per_iter, scfg
+
+
+def priority_plot(state: OnlineState, path, env_steps: int):
+    st = state.replay.store
+    p = np.asarray(state.replay.priorities.tree.leaves)
+    online = np.asarray(st.episodes.source) == ONLINE
+    return priority_histogram(p, path, title=f"T-PER p(τ) after {env_steps} env steps",
+                              online_mask=online)
+
+
+def weighted_chunk_means(metrics: dict[str, jax.Array]) -> dict[str, float]:
+    """Host view of an online chunk: agent metrics averaged over the iterations that trained;
+    env metrics from sums (per finished episode)."""
+    m = {k: np.asarray(v) for k, v in metrics.items()}
+    training = m.pop("online_agent/training")
+    out: dict[str, float] = {"online_agent/training_fraction": float(training.mean())}
+    n_train = training.sum()
+    for k, v in m.items():
+        if k.startswith(("online_agent/", "ptr/")):
+            if n_train > 0:
+                out[k] = float((v * training).sum() / n_train)
+        elif not k.startswith("env/"):
+            out[k] = float(v.mean())
+    ended = m["env/episodes_ended"].sum()
+    out["env/episodes_ended"] = float(ended)
+    if ended > 0:
+        out["env/episode.return"] = float(m["env/episode.return_sum"].sum() / ended)
+        out["env/episode.length"] = float(m["env/episode.length_sum"].sum() / ended)
+        out["env/success_rate"] = float(m["env/success_sum"].sum() / ended)
+    return out

@@ -2,7 +2,7 @@
 
 Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase (MJX tasks; OGBench
 manipspace singletask names and, with the robosuite extra, robomimic datasets through the
-host-env bridge, ``host_online.py``):
+host-env bridge, ``loop/host.py``):
 chunks of ``--log_interval // (num_envs · H)`` iterations, each iteration one action chunk
 per env plus ``utd_ratio · num_envs · H`` gradient steps.  Evaluation runs at the first chunk
 boundary at or after each multiple of ``--eval_interval`` (offline: gradient steps; online:
@@ -21,23 +21,17 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import numpy as np
 
+from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import FlatDataset
-from tper_jit.train import (
-    agent_setup,
-    checkpoint,
-    data_setup,
-    driver,
-    env_setup,
-    host_env,
-    resume,
-    robosuite_env,
-    seeds,
-)
-from tper_jit.train.config import TrainConfig
-from tper_jit.train.logger import MetricLogger, make_run_dir
-from tper_jit.train.offline import make_offline_trainer
+from tper_jit.loop import seeds
+from tper_jit.loop.evaluate import build_evaluator
+from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.run import checkpoint, driver, resume
+from tper_jit.run.logger import MetricLogger, make_run_dir
+from tper_jit.tasks import datasets, mjx_tasks
+from tper_jit.tasks.host_env import HostVecEnv
+from tper_jit.tasks.resolve import TaskSpec, resolve
 
 
 @dataclasses.dataclass
@@ -68,47 +62,42 @@ def _store_kwargs(cfg: TrainConfig, venv) -> dict:
             "max_episode_length": venv.episode.episode_length}
 
 
+def _online_env(cfg: TrainConfig, task: TaskSpec):
+    """The training venv of the online phase (None without online steps)."""
+    if not cfg.online_steps:
+        return None
+    if task.simulator == "mjx":
+        return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
+    # OGBench / robosuite: the host-env bridge (loop/host.py), seeded from --seed
+    return HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
+                      dataset_path=cfg.dataset_path or None)
+
+
 def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
           eval_fn: Callable[[Any, int], dict[str, float]] | None = None,
           out=None) -> RunResult:
     """Run the configured training (``--num_seeds`` seeds in one program), or continue the
     run folder ``cfg.resume`` from its newest checkpoint.  Bad flags or data fail here, before
-    any compilation.  ``eval_fn(agent, step)`` replaces the MJX evaluation (called per seed)."""
+    any compilation.  ``eval_fn(agent, step)`` replaces the task's evaluation (per seed)."""
     out = out or sys.stdout
     stored = resume.check_compatible(cfg) if cfg.resume else None
-    mjx_task = env_setup.is_mjx_task(cfg.env_name)
-    bridge, bridge_note = ((None, None) if mjx_task else
-                           host_env.host_bridge(cfg.env_name, cfg.dataset_path or None))
-    host_task = bridge is not None
-    if cfg.online_steps and bridge_note:  # a robosuite task without the robosuite extra
-        print(bridge_note, file=out)
+    task = resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse)
+    if cfg.online_steps and not task.has_env:
+        print(f"{task.note} (--online_steps={cfg.online_steps} ignored)", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)
-    elif cfg.online_steps and not (mjx_task or host_task):
-        print(f"note: {cfg.env_name!r} has no environment here (MJX task or OGBench "
-              f"manipspace singletask, robomimic/robosuite), so the online phase is skipped "
-              f"(--online_steps={cfg.online_steps} ignored); e.g. lift, "
-              "cube-single-singletask-task1, cube-single-play-singletask-task1-v0", file=out)
-        cfg = dataclasses.replace(cfg, online_steps=0)
-    host_task = host_task and bool(cfg.online_steps)
-    if host_task and cfg.num_seeds > 1:
+    if task.on_host and cfg.online_steps and cfg.num_seeds > 1:
         raise ValueError(f"--num_seeds={cfg.num_seeds}: {cfg.env_name!r} runs its online phase "
                          "on host (CPU) envs, one seed per process; start one run per seed "
                          "(--seed=0, --seed=1, ...)")
     if dataset is None:
-        dataset = data_setup.load_dataset(cfg)
+        dataset = datasets.load_dataset(cfg, task)
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
-    venv = env_setup.make_vec_env(cfg.env_name, cfg.num_envs) if mjx_task else None
-    if host_task:  # OGBench / robosuite: the host-env bridge (host_online.py), seeded from --seed
-        venv = host_env.HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
-                                   dataset_path=cfg.dataset_path or None)
+    venv = _online_env(cfg, task)
     if venv is not None and venv.episode.observation_size != dataset.obs_dim:
         raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
                          f"{dataset.obs_dim} does not match the {cfg.env_name} env "
                          f"({venv.episode.observation_size})")
-    # robosuite envs give {0, 1}; the robomimic loader shifted the offline rewards by −1
-    reward_shift = (robosuite_env.REWARD_SHIFT if bridge == "robosuite"
-                    else env_setup.reward_shift(cfg.env_name))
     seed_list = seeds.seed_values(cfg.seed, cfg.num_seeds)
     if cfg.resume:
         run_dir = pathlib.Path(cfg.resume)
@@ -122,7 +111,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                                        store_kwargs=_store_kwargs(cfg, venv), seeds=seed_list)
         resolved = {"config": _jsonable(cfg), "agent": _jsonable(trainer.agent_config),
                     "sampler": _jsonable(trainer.sampler_config),
-                    "dataset": _jsonable(dataset.meta), "seeds": list(seed_list),
+                    "task": _jsonable(task), "dataset": _jsonable(dataset.meta),
+                    "seeds": list(seed_list),
                     "jax_backend": jax.default_backend(), "jax_version": jax.__version__}
         if trainer.cluster_result is not None:
             resolved["clusters"] = {"k": trainer.cluster_result.k,
@@ -136,27 +126,17 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
             for s in seed_list]
         if cluster_png is not None and not cfg.resume:
             logger.log_image("cluster/offline/plot", cluster_png, 0)
-        batched_eval = None
-        host_eval = None
-        if eval_fn is None and venv is not None and cfg.eval_interval:
-            if host_task:
-                from tper_jit.train.host_online import make_host_eval
-
-                host_eval = make_host_eval(cfg, trainer.agent_config, seed_list[0])
-            else:
-                batched_eval = _mjx_eval(cfg, seed_list, trainer.agent_config)
+        evaluate = build_evaluator(cfg, task, trainer.agent_config, seed_list, eval_fn)
         offline = trainer.init_state.replay.store.offline
         rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
         mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
         offline, rest = seeds.place(offline, rest, mesh)
         drv = driver.Driver(
-            cfg=cfg, trainer=trainer, offline=offline, rest=rest, seed_list=seed_list,
-            logger=logger, seed_loggers=seed_loggers,
+            cfg=cfg, task=task, trainer=trainer, offline=offline, rest=rest,
+            seed_list=seed_list, logger=logger, seed_loggers=seed_loggers,
             ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
-            run_dir=run_dir, venv=venv, reward_shift=reward_shift,
-            eval_fn=(lambda agent, step, s: eval_fn(agent, step)) if eval_fn else host_eval,
-            batched_eval=batched_eval, mesh=mesh, out=out,
-            pos=driver.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
+            run_dir=run_dir, venv=venv, evaluate=evaluate, mesh=mesh, out=out,
+            pos=resume.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
         guard.driver = drv
         if cfg.resume:
             resume.restore_into(drv)
@@ -234,49 +214,3 @@ def _write_text(path: pathlib.Path, text: str) -> None:
         path.write_text(text)
     except OSError as e:
         raise OSError(f"cannot write {path}: {e}") from e
-
-
-def _mjx_eval(cfg: TrainConfig, seed_list: tuple[int, ...], acfg):
-    """Evaluation of every seed's agent in one jitted (vmapped) MJX call; the key of seed s
-    at a step is ``fold_in(fold_in(PRNGKey(seed_s), 3), step)``."""
-    from tper_jit.train.evaluation import acfql_policy, make_evaluate
-
-    eval_venv = env_setup.make_vec_env(cfg.env_name, cfg.eval_episodes)
-    h_exec = agent_setup.exec_horizon(acfg)
-    evaluate = make_evaluate(eval_venv, h_exec,
-                             acfql_policy(h_exec, agent_setup.act_fn(acfg, evaluation=True)))
-    base = [jax.random.fold_in(jax.random.PRNGKey(s), 3) for s in seed_list]
-    if len(seed_list) == 1:
-        def run_one(agent, step):
-            res = evaluate(agent, jax.random.fold_in(base[0], step))
-            return [{k: float(v) for k, v in res.items()}]
-        return run_one
-    many = jax.jit(jax.vmap(evaluate))
-
-    def run_many(agents, step):
-        keys = jax.numpy.stack([jax.random.fold_in(k, step) for k in base])
-        res = jax.device_get(many(agents, keys))
-        return [{k: float(v[s]) for k, v in res.items()} for s in range(len(seed_list))]
-    return run_many
-
-
-def weighted_chunk_means(metrics: dict[str, jax.Array]) -> dict[str, float]:
-    """Host view of an online chunk: agent metrics averaged over the iterations that trained;
-    env metrics from sums (per finished episode)."""
-    m = {k: np.asarray(v) for k, v in metrics.items()}
-    training = m.pop("online_agent/training")
-    out: dict[str, float] = {"online_agent/training_fraction": float(training.mean())}
-    n_train = training.sum()
-    for k, v in m.items():
-        if k.startswith(("online_agent/", "ptr/")):
-            if n_train > 0:
-                out[k] = float((v * training).sum() / n_train)
-        elif not k.startswith("env/"):
-            out[k] = float(v.mean())
-    ended = m["env/episodes_ended"].sum()
-    out["env/episodes_ended"] = float(ended)
-    if ended > 0:
-        out["env/episode.return"] = float(m["env/episode.return_sum"].sum() / ended)
-        out["env/episode.length"] = float(m["env/episode.length_sum"].sum() / ended)
-        out["env/success_rate"] = float(m["env/success_sum"].sum() / ended)
-    return out

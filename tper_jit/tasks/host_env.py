@@ -18,7 +18,7 @@ the reward of step t is ``Σ_j ok_j(s_t) − n`` and ``info['success']`` is the 
 ``s_t``; the episode terminates at the step taken from a solved state.  Our offline
 relabelling (``tper_jit.data.ogbench_relabel``) scores each row from the ``qpos`` of its
 observation ``s_t`` with the same rule, so online and offline rewards, masks and success
-flags agree and no reward shift applies (``env_setup.reward_shift`` is 0 for ``cube-*``).
+flags agree and no reward shift applies (``mjx_tasks.reward_shift`` is 0 for ``cube-*``).
 
 Determinism: reset k of env i uses the seed ``SeedSequence([seed, i, k])``; ``reset(seed)``
 restarts that count with a new base seed (the evaluation does this per evaluation step).
@@ -76,7 +76,7 @@ def host_bridge(env_name: str, dataset_path: str | None = None,
     ``(None, note)`` for a robosuite task without robosuite installed (the note says how to
     install the extra), or ``(None, None)`` (no host env).  ``robosuite_ok`` defaults to
     ``robosuite_env.robosuite_available()``."""
-    from tper_jit.train import robosuite_env
+    from tper_jit.tasks import robosuite_env
 
     if is_host_task(env_name):
         return "ogbench", None
@@ -132,7 +132,7 @@ class HostVecEnv:
         """OGBench names → gymnasium envs; robomimic names or robosuite ``.hdf5`` datasets →
         ``robosuite_env.RobosuiteEnv`` (built from the file's ``env_args``;
         ``max_episode_steps`` overrides its time limit)."""
-        from tper_jit.train import robosuite_env
+        from tper_jit.tasks import robosuite_env
 
         self.num_envs = int(num_envs)
         if robosuite_env.is_robosuite_task(env_name, dataset_path):

@@ -28,9 +28,19 @@ from typing import Any
 
 import jax
 
-from tper_jit.train import checkpoint, seeds
-from tper_jit.train.logger import MetricLogger, Progress
-from tper_jit.train.offline import host_metrics
+from tper_jit.loop import seeds
+from tper_jit.loop.host import HostOnlineRows, init_host_state, restart_episodes
+from tper_jit.loop.offline import host_metrics
+from tper_jit.loop.online import (
+    init_online_state,
+    make_online_scan,
+    priority_plot,
+    weighted_chunk_means,
+)
+from tper_jit.run import checkpoint
+from tper_jit.run.logger import MetricLogger, Progress
+from tper_jit.run.resume import Position
+from tper_jit.tasks.resolve import TaskSpec
 
 OFFLINE_KEYS = ("offline_agent/critic/critic_loss", "offline_agent/actor/bc_flow_loss",
                 "offline_agent/critic/q_mean", "eval/success_rate")
@@ -51,17 +61,6 @@ class Interrupted(RuntimeError):
         self.signum = signum
 
 
-@dataclasses.dataclass
-class Position:
-    """Where the loop stands (JSON in every checkpoint)."""
-
-    phase: str = "offline"  # offline | online | done
-    done: int = 0  # offline: gradient steps; online: env steps
-    next_eval: int = 0  # the phase's next evaluation threshold
-    next_save: int = 0  # the next checkpoint threshold in global (logged) steps
-    rows: int = 0  # rows written to the main metrics log
-
-
 @dataclasses.dataclass(repr=False)  # a repr would read (possibly donated) device arrays
 class Driver:
     """Holds one run's pieces; ``run()`` executes (or continues) both phases."""
@@ -75,10 +74,9 @@ class Driver:
     seed_loggers: list[MetricLogger]
     ckpt: checkpoint.RunCheckpointer
     run_dir: pathlib.Path
+    task: TaskSpec | None = None  # what kind of task (simulator, reward rule)
     venv: Any = None  # MJX ChunkedVecEnv (or host_env.HostVecEnv) for the online phase
-    reward_shift: float = 0.0
-    eval_fn: Callable | None = None  # (agent of one seed, step, seed index) -> dict
-    batched_eval: Callable | None = None  # (stacked agents, step) -> list of per-seed dicts
+    evaluate: Callable | None = None  # (agents, step) -> per-seed rows (loop/evaluate.py)
     mesh: Any = None
     pos: Position = dataclasses.field(default_factory=Position)
     rows: list = dataclasses.field(default_factory=list)
@@ -91,10 +89,7 @@ class Driver:
 
     # -- loop pieces -----------------------------------------------------------------------
     def _evaluate(self, agent: Any, step: int) -> list[dict[str, float]]:
-        if self.batched_eval is not None:
-            return self.batched_eval(agent, step)
-        return [self.eval_fn(seeds.index(agent, s, self.num_seeds), step, s)
-                for s in range(self.num_seeds)]
+        return self.evaluate(agent, step)
 
     def _check_finite(self, step: int, rows: list[dict[str, float]]) -> None:
         for s, row in enumerate(rows):
@@ -186,11 +181,7 @@ class Driver:
             self.pos.phase, self.pos.next_eval = "online", cfg.eval_interval
 
     def _start_online(self) -> None:
-        from tper_jit.train.online_loop import init_online_state
-
         if self.host:
-            from tper_jit.train.host_online import init_host_state
-
             # One seed per process with host envs (run.train refuses num_seeds > 1).
             state = init_host_state(self.cfg, seeds.index(self.rest, 0, 1), self.venv,
                                     self.seed_list[0])
@@ -203,20 +194,15 @@ class Driver:
         _, self.rest = seeds.place(None, seeds.stack(states), self.mesh)
 
     def _online_phase(self) -> None:
-        from tper_jit.train.online_loop import _priority_plot, make_online_scan
-        from tper_jit.train.run import weighted_chunk_means
-
         cfg = self.cfg
         if self.host:  # jitted act → host env step → jitted observe_and_learn, K per row
-            from tper_jit.train.host_online import HostOnlineRows, restart_episodes
-
-            chunk = HostOnlineRows(cfg, self.trainer.agent_config, self.venv, self.reward_shift)
+            chunk = HostOnlineRows(cfg, self.trainer.agent_config, self.venv, self.task.rewards)
             k, per_iter, scfg = chunk.k, chunk.per_iter, chunk.scfg
             if self.pos.done > 0:  # resumed mid-phase: the host simulators were not saved
                 self.rest = restart_episodes(self.rest, self.venv, self.out)
         else:
             scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config,
-                                                       self.venv, self.reward_shift)
+                                                       self.venv, self.task.rewards)
             chunk = seeds.batch_chunk(scan, self.num_seeds, self.mesh)
         progress = Progress(cfg.online_steps, "online", cfg.progress)
         plots = self.run_dir / "plots"
@@ -241,7 +227,7 @@ class Driver:
                     self.pos.next_eval += cfg.eval_interval
                 if scfg.kind == "tper":
                     first = seeds.index(self.rest, 0, self.num_seeds)
-                    png = _priority_plot(first, plots / f"priorities_{env_steps:08d}.png",
+                    png = priority_plot(first, plots / f"priorities_{env_steps:08d}.png",
                                          env_steps)
                     self.logger.log_image("ptr/priority_histogram", png, step)
             for s, row in enumerate(rows):
@@ -260,11 +246,11 @@ class Driver:
     @property
     def host(self) -> bool:
         """The online envs run on the host (``host_env.HostVecEnv``), not in MJX."""
-        return getattr(self.venv, "is_host", False)
+        return self.task is not None and self.task.on_host
 
     @property
     def has_eval(self) -> bool:
-        return self.eval_fn is not None or self.batched_eval is not None
+        return self.evaluate is not None
 
     def run(self) -> None:
         """Run whatever remains of the phases (all of them for a fresh run)."""

@@ -26,15 +26,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tper_jit.train import agent_setup, seeds
-from tper_jit.train.host_env import HostObs, HostVecEnv, evaluate_host
-from tper_jit.train.online import OnlineState, make_observe_and_learn, online_sampler_config
+from tper_jit.agents import registry
+from tper_jit.loop import seeds
+from tper_jit.loop.online import OnlineState, make_observe_and_learn, online_sampler_config
+from tper_jit.tasks.host_env import HostObs, HostVecEnv, evaluate_host
+from tper_jit.tasks.resolve import RewardRule
 
 
 def init_host_state(cfg, offline_state, venv: HostVecEnv, seed: int) -> OnlineState:
     """Like ``online_loop.init_online_state`` (same keys from ``seed``), with the host envs
     reset from ``seed`` and their observations as the env state."""
-    from tper_jit.train.online_loop import init_online_state
+    from tper_jit.loop.online import init_online_state
 
     obs = venv.reset(seed)
     return init_online_state(cfg, offline_state, venv, seed=seed,
@@ -59,15 +61,15 @@ class HostOnlineRows:
     """``rows(offline, rest) -> (rest, metrics (K, ...))``: one logged row of host iterations,
     the drop-in for the MJX ``seeds.batch_chunk(scan)`` of one seed."""
 
-    def __init__(self, cfg, acfg: Any, venv: HostVecEnv, reward_shift: float):
+    def __init__(self, cfg, acfg: Any, venv: HostVecEnv, rewards: RewardRule):
         self.venv = venv
         n = venv.num_envs
-        h = agent_setup.exec_horizon(acfg)
+        h = registry.exec_horizon(acfg)
         self.scfg = online_sampler_config(cfg, acfg.horizon_length)
         self.per_iter = n * h
         self.k = max(1, cfg.log_interval // self.per_iter)
-        observe = make_observe_and_learn(n, acfg, self.scfg, cfg, reward_shift)
-        act = agent_setup.act_fn(acfg)
+        observe = make_observe_and_learn(n, acfg, self.scfg, cfg, rewards)
+        act = registry.act_fn(acfg)
 
         def act_step(agent, obs, key):
             # The MJX iteration's key split: (next key, act key, learn key).
@@ -103,15 +105,22 @@ def eval_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, 3, step]).generate_state(1)[0])
 
 
-def make_host_eval(cfg, acfg: Any, seed: int):
+def make_host_eval_venv(cfg, seed: int = 0) -> HostVecEnv:
+    """The evaluation venv: ``min(--eval_envs, --eval_episodes)`` host envs (all when 0)."""
+    n_envs = min(cfg.eval_envs, cfg.eval_episodes) if cfg.eval_envs else cfg.eval_episodes
+    return HostVecEnv(cfg.env_name, n_envs, seed=seed, dataset_path=cfg.dataset_path or None)
+
+
+def make_host_eval(cfg, acfg: Any, seed: int, venv: HostVecEnv | None = None):
     """``eval_fn(agent, step, seed_index) -> dict``: ``--eval_episodes`` episodes on their own
     ``HostVecEnv`` of ``--eval_envs`` envs (rounds when fewer; each host env holds its own
     simulator, ~200 MB for an ogbench manipspace env) with the agent's evaluation actor (keys
-    ``fold_in(fold_in(PRNGKey(seed), 3), step)`` folded with the call index)."""
-    n_envs = min(cfg.eval_envs, cfg.eval_episodes) if cfg.eval_envs else cfg.eval_episodes
-    venv = HostVecEnv(cfg.env_name, n_envs, seed=seed, dataset_path=cfg.dataset_path or None)
-    h = agent_setup.exec_horizon(acfg)
-    act = jax.jit(agent_setup.act_fn(acfg, evaluation=True))
+    ``fold_in(fold_in(PRNGKey(seed), 3), step)`` folded with the call index).  ``venv``: an
+    evaluation venv to share (the seeds of a run evaluate one after another on it)."""
+    if venv is None:
+        venv = make_host_eval_venv(cfg, seed)
+    h = registry.exec_horizon(acfg)
+    act = jax.jit(registry.act_fn(acfg, evaluation=True))
     base = jax.random.fold_in(jax.random.PRNGKey(seed), 3)
 
     def eval_fn(agent, step: int, seed_index: int = 0) -> dict[str, float]:

@@ -22,22 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from tper_jit.agents import acfql
+from tper_jit.agents import registry
+from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import FlatDataset
+from tper_jit.loop.learn_step import LearnCarry, learn_step, make_learn_spec
+from tper_jit.loop.sampling import offline_sampler_config, oper_config
 from tper_jit.oper import reweight as oper_reweight
 from tper_jit.oper.config import OPERConfig
-from tper_jit.replay import (
-    cluster_setup,
-    clustering,
-    gather,
-    gather_seq,
-    priorities,
-    sample_stats,
-    samplers,
-    store,
-)
-from tper_jit.train import agent_setup
-from tper_jit.train.config import TrainConfig
+from tper_jit.replay import cluster_setup, clustering, samplers, store
 
 
 @struct.dataclass
@@ -46,38 +38,6 @@ class TrainState:
     replay: samplers.ReplayState
     key: jax.Array  # training key (sampling and update noise), independent of the init key
     step: jax.Array  # int32 gradient steps done
-
-
-def agent_config(cfg: TrainConfig) -> Any:
-    """The agent config of ``--agent_type`` (see ``agent_setup.agent_config``)."""
-    return agent_setup.agent_config(cfg)
-
-
-def tper_config(cfg: TrainConfig) -> priorities.TPERConfig:
-    """The T-PER settings named by the seed's flags (shared by both phases)."""
-    return priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
-                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
-
-
-def oper_config(cfg: TrainConfig) -> OPERConfig | None:
-    """The OPER settings of ``--oper.*``, or None when OPER is off (no resample/reweight)."""
-    ocfg = OPERConfig(**cfg.oper)
-    return ocfg if (ocfg.resample or ocfg.reweight) else None
-
-
-def offline_sampler_config(cfg: TrainConfig) -> samplers.SamplerConfig:
-    """Transition-uniform, cluster-balanced (``--cluster_sampler``) or OPER resampling
-    (``--oper.resample``; with ``--oper.two_sampler`` only the actor batch is resampled)."""
-    kind = "cluster" if cfg.cluster_sampler else "transition"
-    ocfg = oper_config(cfg)
-    if ocfg is not None and cfg.agent_type != "acfql":
-        raise ValueError("--oper.* reweights ACFQL's losses; use it with --agent_type=acfql")
-    if ocfg is not None and ocfg.resample:
-        if cfg.cluster_sampler:
-            raise ValueError("--oper.resample and --cluster_sampler both choose the offline "
-                             "sampler; use one of them")
-        kind = oper_reweight.sampler_kinds(ocfg, kind)[0]
-    return samplers.SamplerConfig(kind=kind, horizon=cfg.horizon_length, tper=tper_config(cfg))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,41 +71,17 @@ def build_replay(cfg: TrainConfig, dataset: FlatDataset, scfg: samplers.SamplerC
 
 def make_step(acfg: Any, scfg: samplers.SamplerConfig, num_clusters: int,
               ocfg: OPERConfig | None = None):
-    """The scan body: one offline gradient step (with OPER reweighting / two samplers when
-    ``ocfg`` says so)."""
-    sample = samplers.make_sampler(scfg)
-    batch_size = agent_setup.rows_per_update(acfg)
-    update = agent_setup.module_of(acfg).update
-    two = ocfg is not None and ocfg.resample and ocfg.two_sampler
-    sample_actor = samplers.make_sampler(dataclasses.replace(scfg, kind="oper")) if two else None
-
-    def gather_batch(store_, s):
-        batch = gather.gather_chunks(store_, s.episode_ids, s.starts, acfg.horizon_length,
-                                     acfg.discount)
-        if getattr(acfg, "critic", "mlp") == "transformer":  # §9: every s_{t+j}
-            batch = gather_seq.add_seq_observations(store_, batch)
-        return batch
+    """The scan body: one offline gradient step (``learn_step`` with OPER reweighting / two
+    samplers when ``ocfg`` says so, and the sampled cluster counts)."""
+    spec = make_learn_spec(registry.spec_of(acfg), acfg, scfg, "offline_agent", oper=ocfg,
+                           num_clusters=num_clusters)
 
     def step(state: TrainState, _):
         key, k_sample, k_update = jax.random.split(state.key, 3)
-        s = sample(state.replay, k_sample, batch_size)
-        batch = gather_batch(state.replay.store, s)
-        s_actor, actor_batch = None, None
-        if two:
-            s_actor = sample_actor(state.replay, jax.random.fold_in(k_sample, 1), batch_size)
-            actor_batch = gather_batch(state.replay.store, s_actor)
-        if ocfg is None:
-            agent, metrics, td_abs = update(state.agent, batch, k_update)
-        else:
-            weights = oper_reweight.loss_weights(ocfg, state.replay, s, s_actor)
-            agent, metrics, td_abs = acfql.update(state.agent, batch, k_update, weights,
-                                                  actor_batch)
-        metrics = {f"offline_agent/{k}": v for k, v in metrics.items()}
-        metrics["offline_agent/td_abs_mean"] = td_abs.mean()
-        if num_clusters:
-            metrics["cluster/offline/counts"] = sample_stats.cluster_counts(
-                state.replay, s, num_clusters)
-        return state.replace(agent=agent, key=key, step=state.step + 1), metrics
+        carry, metrics = learn_step(spec, LearnCarry(agent=state.agent, replay=state.replay),
+                                    jnp.stack([k_sample, k_update]))
+        return state.replace(agent=carry.agent, replay=carry.replay, key=key,
+                             step=state.step + 1), metrics
 
     return step
 
@@ -156,7 +92,7 @@ def init_train_state(seed: int, replay: samplers.ReplayState, obs_dim: int, acti
     ``fold_in(PRNGKey(seed), 1)``; ``replay`` is shared (arrays are not copied)."""
     root = jax.random.PRNGKey(seed)
     k_init, k_train = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-    agent = agent_setup.module_of(acfg).init(k_init, obs_dim, action_dim, acfg)
+    agent = registry.spec_of(acfg).init(k_init, obs_dim, action_dim, acfg)
     return TrainState(agent=agent, replay=replay, key=k_train, step=jnp.zeros((), jnp.int32))
 
 
@@ -166,7 +102,7 @@ def make_offline_trainer(cfg: TrainConfig, dataset: FlatDataset,
                          seeds: tuple[int, ...] | None = None) -> OfflineTrainer:
     """Host set-up once (store, clustering with ``--cluster_seed``, agent init per seed in
     ``seeds``, default ``(cfg.seed,)``) and the compiled chunk of one seed."""
-    acfg = agent_config(cfg)
+    acfg = registry.agent_config(cfg)
     scfg = offline_sampler_config(cfg)
     replay, result = build_replay(cfg, dataset, scfg, plot_path, store_kwargs)
     num_clusters = int(result.k) if result is not None else 0

@@ -13,9 +13,13 @@ import difflib
 import importlib.util
 import pathlib
 import typing
+from collections.abc import Callable
 from typing import Any
 
 CLUSTER_K_AUTO = ("elbow", "homogeneity")
+# --metric choices: T-PER's per-trajectory scores (replay.priorities implements each).
+METRICS = ("uniform", "td_error_rank", "success_binary", "avg_reward", "uqm_reward",
+           "uhm_reward", "min_reward", "normalized")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +111,6 @@ class TrainConfig:
                                  f"got {self.cluster_k!r}") from None
             if k < 1:
                 raise ValueError(f"--cluster_k must be >= 1, got {k}")
-        from tper_jit.replay.priorities import METRICS
-
         if self.metric not in METRICS:
             raise ValueError(f"--metric must be one of {METRICS}, got {self.metric!r}")
 
@@ -186,8 +188,14 @@ def _unknown(name: str, valid, prefix: str = "--") -> ValueError:
     return ValueError(f"unknown flag {prefix}{name}{hint}")
 
 
-def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
-    """Parse ``--flag=value`` / ``--flag value`` / ``--agent.key=value`` / ``--config FILE``."""
+def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None,
+               oper_class: type | None = None) -> TrainConfig:
+    """Parse ``--flag=value`` / ``--flag value`` / ``--agent.key=value`` /
+    ``--oper.key=value`` / ``--config FILE``.
+
+    ``agent_class(agent_type) -> config class`` and ``oper_class`` type-check and convert
+    the ``--agent.*`` / ``--oper.*`` overrides (left as given when None).  This module knows no
+    agent: ``tper_jit.cli.parse_args`` passes the registry's classes."""
     flags: dict[str, str] = {}
     agent: dict[str, str] = {}
     oper: dict[str, str] = {}
@@ -229,23 +237,20 @@ def parse_args(argv: list[str], agent_config_cls=None) -> TrainConfig:
     kwargs = {k: coerce(v, types[k], k) for k, v in merged.items()}
     agent_over = dict(preset.get("agent", {}))
     agent_over.update(agent)
-    if agent_config_cls is not None:
-        from tper_jit.train.agent_setup import config_class
-
-        agent_config_cls = config_class(kwargs.get("agent_type", "acfql"))
-        atypes = _field_types(agent_config_cls)
+    if agent_class is not None:
+        atypes = _field_types(agent_class(kwargs.get("agent_type", "acfql")))
         for k in agent_over:
             if k not in atypes:
                 raise _unknown(k, atypes, prefix="--agent.")
         agent_over = {k: coerce(v, atypes[k], f"agent.{k}") for k, v in agent_over.items()}
     kwargs["agent"] = agent_over
-    from tper_jit.oper.config import OPERConfig
-
     oper_over = {**preset.get("oper", {}), **oper}
-    otypes = _field_types(OPERConfig)
-    for k in oper_over:
-        if k not in otypes:
-            raise _unknown(k, otypes, prefix="--oper.")
-    kwargs["oper"] = {k: coerce(v, otypes[k], f"oper.{k}") for k, v in oper_over.items()}
-    OPERConfig(**kwargs["oper"])  # validate now, before any data is read
+    if oper_class is not None:
+        otypes = _field_types(oper_class)
+        for k in oper_over:
+            if k not in otypes:
+                raise _unknown(k, otypes, prefix="--oper.")
+        oper_over = {k: coerce(v, otypes[k], f"oper.{k}") for k, v in oper_over.items()}
+        oper_class(**oper_over)  # validate now, before any data is read
+    kwargs["oper"] = oper_over
     return TrainConfig(**kwargs)

@@ -1,0 +1,102 @@
+"""The task resolver: ``--env_name`` / ``--dataset_path`` → one ``TaskSpec``.
+
+Every decision that depends on what kind of task a run is made here, once, from the names:
+which simulator runs the online phase and the evaluation, which loader reads the offline
+data, and the reward convention the agent sees — applied identically to the offline rows
+(by the loader) and to the online transitions (``TaskSpec.rewards``).  The rest of the
+trainer reads the spec and never tests a name again.
+
+Simulators:
+
+- ``mjx``: the project's MJX tasks (``envs_mjx.registry``), vectorised inside the jitted loop;
+- ``ogbench-host``: OGBench manipspace singletask names, ogbench's own envs on the host
+  (``host_env.HostVecEnv``);
+- ``robosuite-host``: robomimic low-dim names / robosuite ``.hdf5`` files (the robosuite extra);
+- ``none``: a dataset without an environment here (offline training only, no evaluation).
+
+Reward rule (ALGORITHM §3): robomimic-style {0, 1} rewards are shifted by −1 (MJX lift / can /
+square, robomimic files, robosuite envs); OGBench rewards Σ ok − n are kept; then
+``--sparse`` maps r ← −1·[r ≠ 0] (QC's ``main.py`` does both, offline and online).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from envs_mjx import registry as mjx_registry
+from tper_jit import data
+from tper_jit.tasks import host_env, mjx_tasks, robosuite_env
+
+SIMULATORS = ("mjx", "ogbench-host", "robosuite-host", "none")
+LOADERS = ("generated-npz", "robomimic-hdf5", "ogbench-npz")
+HDF5_SUFFIXES = (".hdf5", ".h5")
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardRule:
+    """r ← r + shift, then (``sparse``) r ← −1·[r ≠ 0]; jnp or numpy arrays, any shape."""
+
+    shift: float = 0.0
+    sparse: bool = False
+
+    def __call__(self, rewards):
+        r = rewards + self.shift
+        if self.sparse:
+            r = -(r != 0).astype(r.dtype)
+        return r
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What kind of task a run is (see the module docstring)."""
+
+    env_name: str
+    simulator: str  # one of SIMULATORS
+    loader: str  # one of LOADERS
+    rewards: RewardRule
+    dataset_path: str | None = None
+    note: str | None = None  # why there is no simulator (printed when online steps are asked)
+
+    @property
+    def has_env(self) -> bool:
+        return self.simulator != "none"
+
+    @property
+    def on_host(self) -> bool:
+        """The simulator runs on the host (non-JAX envs through the bridge)."""
+        return self.simulator.endswith("-host")
+
+
+def _no_env_note(env_name: str) -> str:
+    return (f"note: {env_name!r} has no environment here (MJX task or OGBench manipspace "
+            "singletask, robomimic/robosuite), so the online phase is skipped and nothing is "
+            "evaluated; e.g. lift, cube-single-singletask-task1, "
+            "cube-single-play-singletask-task1-v0")
+
+
+def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False,
+            robosuite_ok: bool | None = None) -> TaskSpec:
+    """The ``TaskSpec`` of a run.  ``robosuite_ok`` defaults to whether robosuite imports."""
+    path = dataset_path or None
+    hdf5 = bool(path and path.endswith(HDF5_SUFFIXES))
+    if env_name in mjx_registry.ENV_NAMES:
+        shift = mjx_tasks.reward_shift(env_name)
+        if hdf5:  # the generator's robomimic-schema file of an MJX task: {0, 1} rewards
+            return TaskSpec(env_name, "mjx", "robomimic-hdf5", RewardRule(-1.0, sparse), path)
+        return TaskSpec(env_name, "mjx", "generated-npz", RewardRule(shift, sparse), path)
+    if host_env.is_host_task(env_name):
+        return TaskSpec(env_name, "ogbench-host", "ogbench-npz", RewardRule(0.0, sparse), path)
+    if robosuite_env.is_robosuite_task(env_name, path):
+        if robosuite_ok is None:
+            robosuite_ok = robosuite_env.robosuite_available()
+        rule = RewardRule(robosuite_env.REWARD_SHIFT, sparse)
+        if robosuite_ok:
+            return TaskSpec(env_name, "robosuite-host", "robomimic-hdf5", rule, path)
+        note = (f"note: {env_name!r} is a robosuite task; {robosuite_env.INSTALL_NOTE}. "
+                "The online phase and the evaluation are skipped; the offline phase runs.")
+        return TaskSpec(env_name, "none", "robomimic-hdf5", rule, path, note)
+    if hdf5 or data.is_robomimic_env(env_name):
+        return TaskSpec(env_name, "none", "robomimic-hdf5", RewardRule(-1.0, sparse), path,
+                        _no_env_note(env_name))
+    return TaskSpec(env_name, "none", "ogbench-npz", RewardRule(0.0, sparse), path,
+                    _no_env_note(env_name))
