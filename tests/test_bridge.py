@@ -15,7 +15,10 @@ pytest.importorskip("gymnasium")
 from tper_jit.cli import parse_args  # noqa: E402
 from tper_jit.replay.store import ONLINE  # noqa: E402
 from tper_jit.run.train import train  # noqa: E402
-from tper_jit.tasks import host_env  # noqa: E402
+from tper_jit.tasks import (
+    host_env,  # noqa: E402
+    resolve,  # noqa: E402
+)
 from tper_jit.tasks.host_env import HostVecEnv, evaluate_host, reset_seed  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -50,9 +53,9 @@ def rollout():
 
 
 def test_names():
-    assert host_env.is_host_task(NAME) and host_env.is_host_task("puzzle-3x3-play-singletask-v0")
-    assert not host_env.is_host_task("cube-single-singletask-task1")  # the MJX task
-    assert not host_env.is_host_task("lift")
+    assert resolve.is_host_task(NAME) and resolve.is_host_task("puzzle-3x3-play-singletask-v0")
+    assert not resolve.is_host_task("cube-single-singletask-task1")  # the MJX task
+    assert not resolve.is_host_task("lift")
     assert host_env.env_id_of(NAME) == "cube-single-singletask-task1-v0"
 
 

@@ -12,6 +12,7 @@ from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.online import init_online_state, make_iteration, online_sampler_config
 from tper_jit.replay.store import ONLINE
+from tper_jit.tasks.resolve import RewardRule
 
 N, H, EP_LEN = 2, 2, 3
 
@@ -35,7 +36,7 @@ def setup():
     store_kwargs = {"num_streams": N, "rows_per_stream": 32, "max_episode_length": EP_LEN}
     trainer = make_offline_trainer(cfg, ds, store_kwargs=store_kwargs)
     scfg = online_sampler_config(cfg, H)
-    iteration = make_iteration(venv, trainer.agent_config, scfg, cfg, reward_shift=-1.0)
+    iteration = make_iteration(venv, trainer.agent_config, scfg, cfg, RewardRule(shift=-1.0))
     state = init_online_state(cfg, trainer.init_state, venv)
     return venv, trainer, iteration, state
 
@@ -93,7 +94,7 @@ def test_start_training_gates_the_updates(setup):
     venv, trainer, _, state = setup
     cfg = _config(start_training=3 * N * H)
     it = jax.jit(make_iteration(venv, trainer.agent_config, online_sampler_config(cfg, H), cfg,
-                                reward_shift=-1.0))
+                                RewardRule(shift=-1.0)))
     flags, s = [], state
     for _ in range(4):
         s, m = it(s, None)

@@ -41,8 +41,8 @@ def test_no_arguments_means_the_quickstart():
 
 def test_quickstart_is_the_full_method_on_an_mjx_task():
     from tper_jit.config.presets import QUICKSTART
-    from tper_jit.tasks.mjx_tasks import is_mjx_task
+    from tper_jit.tasks.resolve import resolve
 
-    assert is_mjx_task(QUICKSTART["env_name"])
+    assert resolve(QUICKSTART["env_name"]).simulator == "mjx"
     assert QUICKSTART["cluster_sampler"] and QUICKSTART["use_ptr_backward"]
     assert QUICKSTART["metric"] == "td_error_rank"

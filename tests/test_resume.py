@@ -7,11 +7,13 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -233,3 +235,32 @@ def test_unreachable_wandb_falls_back_to_offline_and_training_goes_on(data, tmp_
     result = train(cfg, data)
     assert [r["step"] for r in result.metrics] == [1, 2]
     assert list(result.run_dir.glob("wandb/offline-run-*")), "no offline wandb run written"
+
+
+def test_a_run_folder_made_before_a_flag_existed_resumes(data, tmp_path):
+    """config.json without a key that TrainConfig has since gained: the key takes its default
+    and the run continues exactly; setting it to another value is refused, named."""
+    flags = [*OFFLINE, "--offline_steps=4", "--log_interval=2", "--save_interval=2",
+             f"--save_dir={tmp_path}"]
+    full = train(parse_args(flags), data)
+    rows = [{k: v for k, v in r.items() if not k.startswith("time/")} for r in full.metrics]
+    run_dir = full.run_dir
+
+    for d in ("resume", "checkpoints"):  # as if killed between the saves at steps 2 and 4
+        shutil.rmtree(run_dir / d / "4")
+    path = run_dir / "config.json"
+    stored = json.loads(path.read_text())
+    assert stored["config"].pop("offline_fraction") == 0.5  # "added after the run was made"
+    path.write_text(json.dumps(stored))
+    from tper_jit.cli import _resume_config
+
+    argv = [f"--resume={run_dir}"]
+    res = train(_resume_config(parse_args(argv), argv), data)
+    again = [{k: v for k, v in r.items() if not k.startswith("time/")} for r in res.metrics]
+    assert again == rows and len(rows) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(full.state.agent.params), jax.tree.leaves(res.state.agent.params),
+        strict=True))
+    with pytest.raises(ValueError, match=r"--offline_fraction: run 0.5, now 0.25"):
+        resume.check_compatible(parse_args([*flags, f"--resume={run_dir}",
+                                            "--offline_fraction=0.25"]))

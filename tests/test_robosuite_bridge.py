@@ -18,6 +18,7 @@ import pytest
 from tper_jit.data import DEFAULT_LOW_DIM_KEYS, load_robomimic_hdf5
 from tper_jit.tasks import host_env, robosuite_env
 from tper_jit.tasks.host_env import reset_seed
+from tper_jit.tasks.resolve import resolve
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -76,14 +77,15 @@ def test_routing(tmp_path):
     mjx = _write(tmp_path / "mjx.hdf5", _random_demos(),
                  {"env_name": "lift", "type": "envs_mjx", "env_kwargs": {}})
     og = "cube-single-play-singletask-task1-v0"
-    assert host_env.host_bridge(og, None, robosuite_ok=False) == ("ogbench", None)
+    assert resolve(og, None, robosuite_ok=False).simulator == "ogbench-host"
     # robomimic names: their file's env_args, or (file missing) robosuite by name
     for name, path in ((NAME, None), ("square-mh-low", str(tmp_path / "missing.hdf5")),
                        ("transport-ph-low_dim", None), ("can-mh-low", lift), ("my-lift", lift)):
         assert robosuite_env.is_robosuite_task(name, path)
-        assert host_env.host_bridge(name, path, robosuite_ok=True) == ("robosuite", None)
-        kind, note = host_env.host_bridge(name, path, robosuite_ok=False)
-        assert kind is None and "robosuite==1.4.1" in note and "mujoco==3.3.7" in note
+        assert resolve(name, path, robosuite_ok=True).simulator == "robosuite-host"
+        task = resolve(name, path, robosuite_ok=False)
+        note = task.note
+        assert task.simulator == "none" and "robosuite==1.4.1" in note and "mujoco==3.3.7" in note
         assert "pip install" in note and "skipped" in note
     # Not robosuite: the MJX tasks' own hdf5 files, image datasets, npz, unreadable files.
     bad = tmp_path / "bad.hdf5"
@@ -93,7 +95,7 @@ def test_routing(tmp_path):
                        ("my-lift", str(tmp_path / "missing.hdf5")), ("my-lift", None),
                        ("cube-single-singletask-task1", str(tmp_path / "x.npz"))):
         assert not robosuite_env.is_robosuite_task(name, path)
-        assert host_env.host_bridge(name, path, robosuite_ok=True) == (None, None)
+        assert resolve(name, path, robosuite_ok=True).simulator in ("mjx", "none")
     assert robosuite_env.dataset_path_of(NAME, None).endswith("lift/ph/low_dim_v15.hdf5")
     assert robosuite_env.dataset_path_of("my-lift", lift) == lift
 

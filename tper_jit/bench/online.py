@@ -28,6 +28,7 @@ from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.online import init_online_state, make_online_chunk
 from tper_jit.tasks import mjx_tasks
+from tper_jit.tasks.resolve import RewardRule
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
           f"cpu={platform.processor() or platform.machine()} jax={jax.__version__}")
 
     # (a) fused chunk
-    chunk, k, _, _ = make_online_chunk(cfg, acfg, venv, reward_shift=-1.0)
+    chunk, k, _, _ = make_online_chunk(cfg, acfg, venv, RewardRule(shift=-1.0))
     state = init_online_state(cfg, trainer.init_state, venv)
     t0 = time.perf_counter()
     state, m = chunk(state)

@@ -79,13 +79,20 @@ def _differ_message(run_dir, keys, stored, given) -> str:
 
 
 def check_compatible(cfg: TrainConfig) -> dict[str, Any]:
-    """Refuse ``cfg`` unless it equals the run's stored config outside ``MAY_CHANGE``."""
+    """Refuse ``cfg`` unless it equals the run's stored config outside ``MAY_CHANGE``.
+
+    A flag added to ``TrainConfig`` after the run was made is absent from its ``config.json``:
+    it takes its default (so an older run folder resumes); setting it to anything else is a
+    change and is refused like any other.  A stored key that is no longer a flag is ignored."""
     stored = stored_config(cfg.resume)
-    want = json.loads(json.dumps(stored["config"]))
+    defaults = json.loads(json.dumps({k: _normalise(v)
+                                      for k, v in dataclasses.asdict(TrainConfig()).items()},
+                                     default=list))
     have = json.loads(json.dumps({k: _normalise(v) for k, v in dataclasses.asdict(cfg).items()},
                                  default=list))
-    keys = sorted(k for k in set(want) | set(have)
-                  if k not in MAY_CHANGE and want.get(k) != have.get(k))
+    want = {**defaults, **{k: v for k, v in json.loads(json.dumps(stored["config"])).items()
+                           if k in have}}
+    keys = sorted(k for k in have if k not in MAY_CHANGE and want.get(k) != have.get(k))
     if keys:
         raise ValueError(_differ_message(cfg.resume, keys, want, have))
     if not (pathlib.Path(cfg.resume) / "resume").is_dir():

@@ -70,7 +70,7 @@ def _online_env(cfg: TrainConfig, task: TaskSpec):
         return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
     # OGBench / robosuite: the host-env bridge (loop/host.py), seeded from --seed
     return HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
-                      dataset_path=cfg.dataset_path or None)
+                      dataset_path=cfg.dataset_path or None, simulator=task.simulator)
 
 
 def train(cfg: TrainConfig, dataset: FlatDataset | None = None,

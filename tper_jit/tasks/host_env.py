@@ -18,7 +18,7 @@ the reward of step t is ``Σ_j ok_j(s_t) − n`` and ``info['success']`` is the 
 ``s_t``; the episode terminates at the step taken from a solved state.  Our offline
 relabelling (``tper_jit.data.ogbench_relabel``) scores each row from the ``qpos`` of its
 observation ``s_t`` with the same rule, so online and offline rewards, masks and success
-flags agree and no reward shift applies (``mjx_tasks.reward_shift`` is 0 for ``cube-*``).
+flags agree and no reward shift applies (``TaskSpec.rewards.shift`` is 0 for them).
 
 Determinism: reset k of env i uses the seed ``SeedSequence([seed, i, k])``; ``reset(seed)``
 restarts that count with a new base seed (the evaluation does this per evaluation step).
@@ -33,6 +33,8 @@ import numpy as np
 from flax import struct
 
 from envs_mjx.wrappers import Transition
+from tper_jit.tasks import robosuite_env
+from tper_jit.tasks.resolve import env_id_of, resolve
 
 
 @struct.dataclass
@@ -50,53 +52,6 @@ class EpisodeSpec:
     observation_size: int
     action_size: int
     name: str
-
-
-_DATASET_TYPES = ("play", "noisy", "stitch", "navigate", "explore")
-
-
-def _split(env_name: str) -> tuple[list[str], int]:
-    """The name's dash-separated parts and the position of ``singletask`` (-1 if none)."""
-    parts = env_name.split("-")
-    return parts, parts.index("singletask") if "singletask" in parts else -1
-
-
-def is_host_task(env_name: str) -> bool:
-    """OGBench manipspace singletask dataset names (``<env>-<type>-singletask[-taskK]-v0``,
-    env cube / scene / puzzle) run their online phase through the bridge."""
-    parts, pos = _split(env_name)
-    return (pos >= 2 and parts[pos - 1] in _DATASET_TYPES
-            and parts[0] in ("cube", "scene", "puzzle") and parts[-1].startswith("v"))
-
-
-def host_bridge(env_name: str, dataset_path: str | None = None,
-                robosuite_ok: bool | None = None) -> tuple[str | None, str | None]:
-    """Which host envs run the online phase of ``env_name``: ``("ogbench", None)``,
-    ``("robosuite", None)`` (robomimic names, robosuite ``.hdf5`` datasets; needs robosuite),
-    ``(None, note)`` for a robosuite task without robosuite installed (the note says how to
-    install the extra), or ``(None, None)`` (no host env).  ``robosuite_ok`` defaults to
-    ``robosuite_env.robosuite_available()``."""
-    from tper_jit.tasks import robosuite_env
-
-    if is_host_task(env_name):
-        return "ogbench", None
-    if not robosuite_env.is_robosuite_task(env_name, dataset_path):
-        return None, None
-    if robosuite_ok is None:
-        robosuite_ok = robosuite_env.robosuite_available()
-    if robosuite_ok:
-        return "robosuite", None
-    return None, (f"note: {env_name!r} is a robosuite task; {robosuite_env.INSTALL_NOTE}. "
-                  "The online phase is skipped; the offline phase runs.")
-
-
-def env_id_of(env_name: str) -> str:
-    """Dataset name → gymnasium id (``cube-single-play-singletask-task1-v0`` →
-    ``cube-single-singletask-task1-v0``); any other name is returned unchanged."""
-    parts, pos = _split(env_name)
-    if pos >= 2 and parts[pos - 1] in _DATASET_TYPES:
-        return "-".join(parts[:pos - 1] + parts[pos:])
-    return env_name
 
 
 def reset_seed(seed: int, env_index: int, count: int) -> int:
@@ -128,14 +83,17 @@ class HostVecEnv:
     is_host = True
 
     def __init__(self, env_name: str, num_envs: int, seed: int = 0,
-                 dataset_path: str | None = None, max_episode_steps: int | None = None):
-        """OGBench names → gymnasium envs; robomimic names or robosuite ``.hdf5`` datasets →
-        ``robosuite_env.RobosuiteEnv`` (built from the file's ``env_args``;
+                 dataset_path: str | None = None, max_episode_steps: int | None = None,
+                 simulator: str | None = None):
+        """``simulator`` (default: ``resolve(env_name, dataset_path).simulator``):
+        ``ogbench-host`` → gymnasium envs of OGBench; ``robosuite-host`` →
+        ``robosuite_env.RobosuiteEnv`` (built from the hdf5 file's ``env_args``;
         ``max_episode_steps`` overrides its time limit)."""
-        from tper_jit.tasks import robosuite_env
-
+        simulator = simulator or resolve(env_name, dataset_path, robosuite_ok=True).simulator
+        if simulator not in ("ogbench-host", "robosuite-host"):
+            raise ValueError(f"{env_name!r} has no host environment (task kind {simulator})")
         self.num_envs = int(num_envs)
-        if robosuite_env.is_robosuite_task(env_name, dataset_path):
+        if simulator == "robosuite-host":
             self.env_id, self.envs, limit = robosuite_env.make_envs(
                 env_name, self.num_envs, dataset_path, max_episode_steps)
             obs_dim, act_dim = self.envs[0].observation_size, self.envs[0].action_size

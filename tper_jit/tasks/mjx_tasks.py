@@ -16,10 +16,6 @@ ROBOMIMIC_STYLE = ("lift", "can", "square")
 DEFAULT_DATASET_EPISODES = 300
 
 
-def is_mjx_task(env_name: str) -> bool:
-    return env_name in registry.ENV_NAMES
-
-
 def reward_shift(env_name: str) -> float:
     return -1.0 if env_name.split("-")[0] in ROBOMIMIC_STYLE else 0.0
 

@@ -25,11 +25,35 @@ import dataclasses
 
 from envs_mjx import registry as mjx_registry
 from tper_jit import data
-from tper_jit.tasks import host_env, mjx_tasks, robosuite_env
+from tper_jit.tasks import mjx_tasks, robosuite_env
 
 SIMULATORS = ("mjx", "ogbench-host", "robosuite-host", "none")
 LOADERS = ("generated-npz", "robomimic-hdf5", "ogbench-npz")
 HDF5_SUFFIXES = (".hdf5", ".h5")
+_DATASET_TYPES = ("play", "noisy", "stitch", "navigate", "explore")
+
+
+def _split(env_name: str) -> tuple[list[str], int]:
+    """The name's dash-separated parts and the position of ``singletask`` (-1 if none)."""
+    parts = env_name.split("-")
+    return parts, parts.index("singletask") if "singletask" in parts else -1
+
+
+def is_host_task(env_name: str) -> bool:
+    """OGBench manipspace singletask dataset names (``<env>-<type>-singletask[-taskK]-v0``,
+    env cube / scene / puzzle) run their online phase through the bridge."""
+    parts, pos = _split(env_name)
+    return (pos >= 2 and parts[pos - 1] in _DATASET_TYPES
+            and parts[0] in ("cube", "scene", "puzzle") and parts[-1].startswith("v"))
+
+
+def env_id_of(env_name: str) -> str:
+    """Dataset name → gymnasium id (``cube-single-play-singletask-task1-v0`` →
+    ``cube-single-singletask-task1-v0``); any other name is returned unchanged."""
+    parts, pos = _split(env_name)
+    if pos >= 2 and parts[pos - 1] in _DATASET_TYPES:
+        return "-".join(parts[:pos - 1] + parts[pos:])
+    return env_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +108,7 @@ def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False
         if hdf5:  # the generator's robomimic-schema file of an MJX task: {0, 1} rewards
             return TaskSpec(env_name, "mjx", "robomimic-hdf5", RewardRule(-1.0, sparse), path)
         return TaskSpec(env_name, "mjx", "generated-npz", RewardRule(shift, sparse), path)
-    if host_env.is_host_task(env_name):
+    if is_host_task(env_name):
         return TaskSpec(env_name, "ogbench-host", "ogbench-npz", RewardRule(0.0, sparse), path)
     if robosuite_env.is_robosuite_task(env_name, path):
         if robosuite_ok is None:
