@@ -271,3 +271,46 @@ def test_eval_in_rounds_plays_the_episodes_of_one_large_venv():
     np.testing.assert_array_equal(np.concatenate([round_starts[0], round_starts[1],
                                                   round_starts[2][:1]]), first_big)
     assert small.first_index == 0  # training-style resets see the usual streams again
+
+
+def _tiny_argv(**flags):
+    base = {"offline_steps": 4, "log_interval": 2, "num_envs": 2, "horizon_length": 2,
+            "eval_episodes": 2, "eval_envs": 2, "start_training": 10**6, "buffer_size": 400,
+            "save_interval": 0, "wandb": False, "progress": False}
+    base.update(flags)
+    argv = [f"--{k}={v}" for k, v in base.items()]
+    return argv + ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+
+
+def test_offline_only_host_run_evaluates(tmp_path):
+    """--online_steps=0 on an OGBench task builds no training envs but still evaluates, at
+    --eval_interval and at the end of the offline phase (QC evaluates offline-only runs)."""
+    from tper_jit.data.common import make_synthetic_dataset
+
+    ds = make_synthetic_dataset(28, n=120, episode_length=20, env_name=NAME)
+    res = train(parse_args(_tiny_argv(env_name=NAME, online_steps=0, eval_interval=2,
+                                      offline_steps=3, save_dir=tmp_path)), ds)
+    rows = [json.loads(line) for line in (res.run_dir / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows] == [2, 3]
+    for r in rows:  # a random-ish actor on cube-single: 200-step episodes, no success
+        assert r["eval/episode.length"] == EPISODE and r["eval/success_rate"] == 0.0
+        assert r["eval/episode.return"] == -EPISODE  # Σ ok − 1 = −1 per step
+
+
+def test_sparse_online_rewards_through_the_bridge(tmp_path):
+    """puzzle-3x3 rewards are Σ ok − 9; with --sparse the online rows hold −1 / 0 like the
+    offline rows; without it they keep the env's values (so the check can fail)."""
+    from tper_jit.data.common import make_synthetic_dataset
+
+    name = "puzzle-3x3-play-singletask-task1-v0"
+    obs_dim = HostVecEnv(name, 1).episode.observation_size
+    ds = make_synthetic_dataset(obs_dim, n=120, episode_length=20, env_name=name)
+    seen = {}
+    for sparse in (False, True):
+        res = train(parse_args(_tiny_argv(env_name=name, online_steps=8, eval_interval=0,
+                                          sparse=sparse, save_dir=tmp_path / str(sparse))), ds)
+        st = res.state.replay.store
+        written = np.asarray(st.online_row_episode) >= 0
+        seen[sparse] = set(np.unique(np.asarray(st.online.rewards)[written]).tolist())
+    assert seen[True] <= {-1.0, 0.0}
+    assert min(seen[False]) < -1.0  # e.g. −5: some of the 9 buttons are off
