@@ -108,14 +108,6 @@ def test_compiled_chunk_does_not_copy_the_offline_block_per_seed():
     assert ma.temp_size_in_bytes < 0.25 * off_bytes  # and never materialised per seed
 
 
-def test_aggregate_and_t_quantile():
-    rows = [{"a": 1.0, "time/x": 1.0}, {"a": 3.0, "time/x": 2.0}, {"a": float("nan")}]
-    out = seeds.aggregate(rows)
-    assert out["a"] == 2.0 and out["a/ci95"] == pytest.approx(12.706 * np.sqrt(2) / np.sqrt(2))
-    assert "time/x/ci95" not in out
-    assert seeds.t_quantile(5) == 2.776 and seeds.t_quantile(1000) == 1.96
-
-
 SHARDED = """
 import jax, numpy as np, sys
 from tper_jit.agents.acfql import ACFQLConfig

@@ -30,6 +30,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tper_jit.stats import t_quantile
 from tper_jit.summary import markdown_table, summarize
 
 __all__ = ["load_curves", "aggregate", "band", "plot_learning_curves", "priority_histogram",
@@ -163,8 +164,6 @@ def aggregate(curves: Sequence[Curve], confidence: float = 0.95
     (the number of curves covering each point; ``n.max()`` is the number of curves when
     they span the same range).
     """
-    from scipy import stats  # scipy comes with scikit-learn; imported only when needed
-
     if len(curves) == 0:
         raise ValueError("aggregate: no curves given")
     clean = []
@@ -186,7 +185,7 @@ def aggregate(curves: Sequence[Curve], confidence: float = 0.95
     dev2 = np.where(covered, (values - mean) ** 2, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(dev2 / (n - 1))
-        tq = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(n - 1, 1))
+        tq = t_quantile(n, confidence)
         half = np.where(n > 1, tq * std / np.sqrt(n), 0.0)
     return grid, mean, mean - half, mean + half, n
 

@@ -15,10 +15,11 @@ curve it is not defined and shown as "n=1".
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from tper_jit.stats import mean_ci
 
 __all__ = ["Endpoint", "GroupSummary", "endpoint", "summarize", "markdown_table"]
 
@@ -53,14 +54,7 @@ def endpoint(values: Sequence[float]) -> Endpoint:
     v = np.asarray(values, np.float64)
     if not np.all(np.isfinite(v)):
         raise ValueError(f"endpoint: non-finite values {v.tolist()}")
-    if v.size == 0:
-        return Endpoint(math.nan, math.nan, 0)
-    if v.size == 1:
-        return Endpoint(float(v[0]), math.nan, 1)
-    from scipy import stats  # the t of plots.aggregate's bands; no jax import for tper-plot
-
-    half = float(stats.t.ppf(0.975, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-    return Endpoint(float(v.mean()), half, int(v.size))
+    return Endpoint(*mean_ci(v))
 
 
 def summarize(name: str, curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> GroupSummary:

@@ -17,7 +17,6 @@ block replicated); the same command runs on 1 CPU, 1 GPU or N devices.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,10 +26,6 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from tper_jit.seed_axis import SEED_AXIS
-
-# t_{0.975, n-1} for small n (two-sided 95 % interval of a mean); normal quantile beyond.
-_T975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306,
-         10: 2.262, 12: 2.201, 16: 2.131, 20: 2.093, 32: 2.040}
 
 
 def seed_values(base: int, num_seeds: int) -> tuple[int, ...]:
@@ -123,28 +118,3 @@ def per_seed(metrics: dict[str, Any], num_seeds: int) -> list[dict[str, np.ndarr
     if num_seeds == 1:
         return [host]
     return [{k: v[s] for k, v in host.items()} for s in range(num_seeds)]
-
-
-def t_quantile(n: int) -> float:
-    """t_{0.975, n−1}: the half-width factor of a 95 % interval of a mean of n values."""
-    if n in _T975:
-        return _T975[n]
-    below = [k for k in _T975 if k < n]
-    return _T975[max(below)] if n <= 32 else 1.96
-
-
-def aggregate(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Per-seed rows → ``key`` = mean over the seeds with a finite value and ``key/ci95`` =
-    t·sd/√n (the half-width of the 95 % interval; absent with one finite value)."""
-    out: dict[str, float] = {}
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    for k in keys:
-        vals = np.asarray([r[k] for r in rows if k in r and math.isfinite(r[k])], np.float64)
-        if vals.size == 0:
-            out[k] = float("nan")
-            continue
-        out[k] = float(vals.mean())
-        if vals.size > 1 and not k.startswith("time/"):
-            out[f"{k}/ci95"] = float(t_quantile(vals.size) * vals.std(ddof=1)
-                                     / math.sqrt(vals.size))
-    return out

@@ -40,6 +40,7 @@ from tper_jit.loop.online import (
 from tper_jit.run import checkpoint
 from tper_jit.run.logger import MetricLogger, Progress
 from tper_jit.run.resume import Position
+from tper_jit.stats import aggregate_rows
 from tper_jit.tasks.resolve import TaskSpec
 
 OFFLINE_KEYS = ("offline_agent/critic/critic_loss", "offline_agent/actor/bc_flow_loss",
@@ -109,7 +110,7 @@ class Driver:
         # A diverged row is still written (it is the diagnosis), then the run stops.
         for lg, row in zip(self.seed_loggers, rows, strict=False):
             lg.log(step, row)
-        main = rows[0] if self.num_seeds == 1 else seeds.aggregate(rows)
+        main = rows[0] if self.num_seeds == 1 else aggregate_rows(rows)
         self.logger.log(step, main)
         self.rows.append({"step": step, **main})
         self.pos.rows += 1
