@@ -151,3 +151,27 @@ def test_tper_plot_draws_one_curve_per_seed_of_a_multi_seed_run(runs, tmp_path, 
     assert main([str(multi.run_dir), "--out", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert "  3  " in capsys.readouterr().out  # n = 3 curves in the group
+
+
+def test_each_chunk_function_compiles_once_per_chunk_length(tmp_path, monkeypatch):
+    """Over a whole short run (offline chunks of 10, 10, 5 steps; three online chunks;
+    evaluations in both phases) the offline chunk is traced once per length and the online
+    chunk once: nothing in the loop retraces per call (``chex.assert_max_traces``)."""
+    import chex
+
+    real = seeds.batch_chunk
+    traced = {}
+
+    def counting(fn, num_seeds, mesh=None, num_static=0, **kw):
+        # the offline scan takes the chunk length as a static argument: two lengths here
+        n = 2 if num_static else 1
+        wrapped = chex.assert_max_traces(fn, n=n)
+        traced[fn] = n
+        return real(wrapped, num_seeds, mesh, num_static, **kw)
+
+    monkeypatch.setattr(seeds, "batch_chunk", counting)
+    ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+    res = train(_cfg(tmp_path, offline_steps=25, online_steps=24, eval_interval=8), ds)
+    assert [r["step"] for r in res.metrics] == [10, 20, 25, 33, 41, 49]
+    assert sorted(traced.values()) == [1, 2]  # both phases went through the counted chunks
+    chex.clear_trace_counter()

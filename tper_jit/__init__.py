@@ -1,0 +1,7 @@
+"""tper-jit: T-PER on ACFQL, end-to-end jitted in JAX.
+
+Folders by layer (each imports only those before it; ``tests/test_layers.py``):
+``config`` → ``data`` → ``replay`` → ``agents`` → ``oper`` → ``tasks`` → ``loop`` → ``run``,
+with ``cli`` / ``bench`` on top and ``stats`` / ``seed_axis`` / ``plots`` / ``summary`` below
+everything.  ``docs/architecture.md`` has the map.
+"""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -454,6 +455,8 @@ def act(state: AgentState, observations: jax.Array, key: jax.Array) -> jax.Array
     K = H·A (one open-loop chunk) with action chunking, A without.  distill-ddpg: clip μ(s, z);
     best-of-n: the argmax-Q of ``actor_num_samples`` flow samples.
     """
+    chex.assert_rank(observations, {1, 2})  # trace-time guard: (D,) or (B, D) floats
+    chex.assert_type(observations, float)
     single = observations.ndim == 1
     obs = observations[None] if single else observations
     actions = sample_actions(state.networks, state.params, obs, key, state.config)

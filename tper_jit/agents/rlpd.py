@@ -29,6 +29,7 @@ import dataclasses
 import math
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -411,6 +412,8 @@ def act(state: RLPDState, observations: jax.Array, key: jax.Array,
     tanh(μ + σ·ε) with ε from ``key``; tanh(μ) when ``deterministic`` (a Python or traced
     bool).  K = H·A is one open-loop chunk with action chunking.
     """
+    chex.assert_rank(observations, {1, 2})  # trace-time guard: (D,) or (B, D) floats
+    chex.assert_type(observations, float)
     single = observations.ndim == 1
     obs = observations[None] if single else observations
     mean, log_std = state.networks.actor.apply({"params": state.params["actor"]}, obs)

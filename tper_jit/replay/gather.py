@@ -18,6 +18,7 @@ None here; ``gather_seq.add_seq_observations`` fills it.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -49,8 +50,11 @@ def gather_chunks(store: TrajectoryStore, episode_ids: jax.Array, starts: jax.Ar
     """Build a ``ChunkBatch`` of ``horizon`` H steps for each ``(episode_ids[b], starts[b])``.
 
     ``starts`` must lie in ``[0, length)`` of their episodes (every sampler guarantees it).
-    Cost O(B · H) gathers.
+    Cost O(B · H) gathers.  ``episode_ids``, ``starts``: ``(B,)`` int32 (checked at trace time).
     """
+    chex.assert_rank([episode_ids, starts], 1)
+    chex.assert_equal_shape([episode_ids, starts])
+    chex.assert_type([episode_ids, starts], int)
     length = store.episodes.length[episode_ids]
     offs = starts[:, None] + jnp.arange(2 * horizon)[None, :]  # (B, 2H)
     inside = offs < length[:, None]
@@ -78,6 +82,8 @@ def gather_chunks(store: TrajectoryStore, episode_ids: jax.Array, starts: jax.Ar
 def check_chunk_batch(batch: ChunkBatch, horizon: int, action_dim: int) -> None:
     """Trace-time shape guard of a batch against an agent's H and A (clear errors naming the
     flag instead of a broadcasting failure deep inside a loss)."""
+    chex.assert_rank(batch.actions, 3)
+    chex.assert_type([batch.observations, batch.actions, batch.rewards], float)
     b, h, a = batch.actions.shape
     if h != horizon or a != action_dim:
         raise ValueError(f"batch actions (B, H, A) = {batch.actions.shape} do not match "

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -230,7 +231,11 @@ def make_sampler(cfg: SamplerConfig):
     fn = _SAMPLERS[cfg.kind]
 
     def sample(state: ReplayState, key: jax.Array, batch_size: int) -> Sample:
-        return fn(state, key, batch_size, cfg)
+        s = fn(state, key, batch_size, cfg)
+        # trace-time guard: every sampler returns (B,) int episode ids and starts
+        chex.assert_shape([s.episode_ids, s.starts], (batch_size,))
+        chex.assert_type([s.episode_ids, s.starts], int)
+        return s
 
     return sample
 
