@@ -12,6 +12,8 @@ import pytest
 pytest.importorskip("ogbench")
 pytest.importorskip("gymnasium")
 
+from learn_step_probe import probe  # noqa: E402
+
 from tper_jit.cli import parse_args  # noqa: E402
 from tper_jit.replay.store import ONLINE  # noqa: E402
 from tper_jit.run.train import train  # noqa: E402
@@ -116,7 +118,16 @@ def run(tmp_path_factory):
              "wandb": False, "progress": False}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    return train(parse_args(argv))
+    with pytest.MonkeyPatch.context() as mp:
+        TRACED["phases"] = probe(mp)
+        return train(parse_args(argv))
+
+
+TRACED: dict = {}
+
+
+def test_both_phases_of_the_bridge_trace_the_one_learn_step(run):
+    assert sorted(set(TRACED["phases"])) == ["offline_agent", "online_agent"]
 
 
 def test_train_offline_then_online_through_the_bridge(run):

@@ -10,6 +10,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from learn_step_probe import probe
 
 from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
@@ -40,9 +41,19 @@ def _rows(path):
 def runs(tmp_path_factory):
     ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
     tmp = tmp_path_factory.mktemp("seeds")
-    multi = train(_cfg(tmp, num_seeds=3, seed=5), ds)
-    single = train(_cfg(tmp, seed=6), ds)
+    with pytest.MonkeyPatch.context() as mp:
+        TRACED["phases"] = probe(mp)
+        multi = train(_cfg(tmp, num_seeds=3, seed=5), ds)
+        single = train(_cfg(tmp, seed=6), ds)
     return multi, single
+
+
+TRACED: dict = {}
+
+
+def test_offline_and_mjx_online_chunks_trace_the_one_learn_step(runs):
+    # vmapped and single-seed programs, offline chunk and MJX iteration: one function
+    assert sorted(set(TRACED["phases"])) == ["offline_agent", "online_agent"]
 
 
 def test_vmapped_seeds_differ(runs):
@@ -112,6 +123,7 @@ SHARDED = """
 import jax, numpy as np, sys
 from tper_jit.agents.acfql import ACFQLConfig
 from tper_jit.data.common import make_synthetic_dataset
+from learn_step_probe import probe
 from tper_jit.cli import parse_args
 from tper_jit.run.train import train
 assert jax.device_count() == 4, jax.devices()
