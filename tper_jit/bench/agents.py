@@ -10,13 +10,15 @@ steps plus one actor and one temperature step; its gradient steps are its critic
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from tper_jit.agents import acfql, registry, rlpd
 from tper_jit.bench.timing import time_calls
-from tper_jit.oper import reweight, weights
+from tper_jit.loop.learn_step import LearnCarry, learn_step, make_learn_spec
+from tper_jit.oper import weights
 from tper_jit.oper.config import OPERConfig
-from tper_jit.replay import gather, gather_seq, samplers, store
+from tper_jit.replay import samplers, store
 
 AGENT_ROWS = ("acfql-transformer", "acfql-oper-reweight", "rlpd", "rlpd-ac", "qc-rlpd")
 
@@ -50,20 +52,17 @@ def time_agent(name: str, args, obs, act, rew, term) -> dict[str, float]:
         raw = weights.oper_r_weights(rew, term, ocfg.base_prob)
         probs = weights.normalize_priorities(raw, std=ocfg.std, eps=ocfg.eps)
     replay = samplers.init_replay(st, scfg, oper_probs=probs)
-    sample = samplers.make_sampler(scfg)
     rows = spec.rows_per_update(cfg)
     agent = spec.init(jax.random.PRNGKey(args.seed), obs.shape[1], act.shape[1], cfg)
+    # the trainer's own learning step (OPER reweighting as its hook)
+    lspec = make_learn_spec(spec, cfg, scfg, "bench", oper=ocfg)
 
     def step(carry, _):
         agent, replay, key = carry
         key, k_s, k_u = jax.random.split(key, 3)
-        s = sample(replay, k_s, rows)
-        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, h, cfg.discount)
-        if name == "acfql-transformer":
-            batch = gather_seq.add_seq_observations(replay.store, batch)
-        w = None if ocfg is None else reweight.loss_weights(ocfg, replay, s)
-        agent, metrics, _ = spec.update(agent, batch, k_u, w)
-        return (agent, replay, key), metrics["critic/critic_loss"]
+        out, metrics = learn_step(lspec, LearnCarry(agent=agent, replay=replay),
+                                  jnp.stack([k_s, k_u]))
+        return (out.agent, out.replay, key), metrics["bench/critic/critic_loss"]
 
     fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
                     donate_argnums=0)
