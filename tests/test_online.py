@@ -124,20 +124,18 @@ def test_online_iterations_vmap_over_two_seeds(setup):
 @pytest.mark.parametrize("sparse", [False, True])
 def test_online_rewards_follow_the_offline_rows_convention(setup, sparse):
     """`--sparse` applies to online transitions exactly as to offline rows (QC's main.py):
-    r <- r + shift, then r <- -1[r != 0]; the same rule the task's loader used."""
-    from tper_jit.loop.online import make_observe_and_learn
+    r <- r + shift, then r <- -1[r != 0]; the same rule the task's loader used.  The replay
+    writes of observe_and_learn (the part before the gradient steps), on a real MJX chunk."""
+    from tper_jit.loop.online import observe
 
     venv, trainer, _, state = setup
-    cfg = _config(sparse=sparse, start_training=10**6)  # no learning: only the writes
     rule = RewardRule(shift=-1.0, sparse=sparse)
-    observe = jax.jit(make_observe_and_learn(N, trainer.agent_config,
-                                             online_sampler_config(cfg, H), cfg, rule))
     actions = jnp.zeros((N, H, venv.episode.action_size))
     env_state, tr = jax.jit(venv.step)(state.env_state, actions)
     raw = jnp.asarray([[0.0, 1.0], [-2.0, 3.0]])  # env rewards of the (N, H) sub-steps
     tr = tr.replace(reward=raw, valid=jnp.ones((N, H), bool),
                     terminated=jnp.zeros((N, H), bool), truncated=jnp.zeros((N, H), bool))
-    new, metrics = observe(state, tr, env_state, jax.random.PRNGKey(0))
+    new, ep_return, _, _ = observe(state, tr, rule)
     st = new.replay.store
     written = np.asarray(st.online_row_episode) >= 0
     got = np.asarray(st.online.rewards)[written].reshape(N, H)
@@ -145,4 +143,5 @@ def test_online_rewards_follow_the_offline_rows_convention(setup, sparse):
     if sparse:
         want = -(want != 0).astype(np.float32)
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.asarray(ep_return), want.sum(1))  # episode metrics too
     np.testing.assert_array_equal(np.asarray(rule(np.asarray(raw))), want)  # numpy too

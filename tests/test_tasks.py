@@ -5,8 +5,6 @@ import pytest
 
 from tper_jit.tasks.resolve import RewardRule, resolve
 
-pytestmark = pytest.mark.fast
-
 
 @pytest.mark.parametrize("name, path, simulator, loader, shift", [
     ("lift", None, "mjx", "generated-npz", -1.0),

@@ -77,13 +77,35 @@ def _env_episode_metrics(tr, rewards, ep_return, ep_length):
     return new_return, new_length, metrics
 
 
+def observe(state: OnlineState, tr, rewards: RewardRule,
+            tper: priorities.TPERConfig | None = None):
+    """Step 3 of an iteration: the valid sub-steps of ``tr`` (``(N, H, ...)``) into the
+    replay with the task's reward rule (the offline rows' convention, ``--sparse`` included),
+    the env-step count, the T-PER rank sync (``tper`` given) and the episode metrics.
+
+    Returns ``(state, ep_return (N,), ep_length (N,), env metrics)``; the running episode
+    statistics are returned, not stored, so the caller keeps them with the new env state."""
+    r = rewards(tr.reward)
+    replay = state.replay
+    st = store.add_steps(replay.store, tr.obs, tr.action, r, tr.terminated, tr.truncated,
+                         tr.next_obs, tr.success, tr.valid)
+    env_steps = state.env_steps + tr.valid.sum().astype(jnp.int32)
+    replay = replay.replace(store=st, online_step=env_steps)
+    if tper is not None:
+        prio, st = priorities.sync(replay.priorities, replay.store, tper)
+        replay = replay.replace(priorities=prio, store=st)
+    ep_return, ep_length, env_metrics = _env_episode_metrics(tr, r, state.ep_return,
+                                                             state.ep_length)
+    return state.replace(replay=replay, env_steps=env_steps), ep_return, ep_length, env_metrics
+
+
 def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig, cfg,
                            rewards: RewardRule):
     """``observe_and_learn(state, tr, env_state, k_learn) -> (state, metrics)``: steps 3–4 of
     an iteration for the executed chunk ``tr`` (``Transition`` ``(N, H, ...)``): replay
     writes, T-PER sync, episode metrics, then the gradient steps (or none before
     ``start_training``).  ``env_state`` (the state to act from next) is stored as is.  Shared
-    by the MJX scan body and the host-env bridge (``host_online.py``), so both learn alike."""
+    by the MJX scan body and the host-env bridge (``host.py``), so both learn alike."""
     agent_spec = registry.spec_of(acfg)
     h_exec = agent_spec.exec_horizon(acfg)
     grad_steps = agent_spec.updates_per_env_step(acfg, cfg.utd_ratio) * n_envs * h_exec
@@ -107,24 +129,16 @@ def make_observe_and_learn(n_envs: int, acfg: Any, scfg: samplers.SamplerConfig,
         return agent, replay, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
 
     def observe_and_learn(state: OnlineState, tr, env_state, k_learn):
-        rewards_ = rewards(tr.reward)  # the offline rows' convention (TaskSpec.rewards)
-        replay = state.replay
-        st = store.add_steps(replay.store, tr.obs, tr.action, rewards_, tr.terminated,
-                             tr.truncated, tr.next_obs, tr.success, tr.valid)
-        env_steps = state.env_steps + tr.valid.sum().astype(jnp.int32)
-        replay = replay.replace(store=st, online_step=env_steps)
-        if use_tper:
-            prio, st = priorities.sync(replay.priorities, replay.store, tper_cfg)
-            replay = replay.replace(priorities=prio, store=st)
-        ep_return, ep_length, env_metrics = _env_episode_metrics(
-            tr, rewards_, state.ep_return, state.ep_length)
-        training = env_steps >= cfg.start_training
-        agent, replay, metrics = seed_cond(training, learn, skip, state.agent, replay, k_learn)
+        state, ep_return, ep_length, env_metrics = observe(state, tr, rewards, tper_cfg
+                                                           if use_tper else None)
+        training = state.env_steps >= cfg.start_training
+        agent, replay, metrics = seed_cond(training, learn, skip, state.agent, state.replay,
+                                           k_learn)
         metrics = {**metrics, **env_metrics,
                    "online_agent/training": training.astype(jnp.float32)}
         new = state.replace(agent=agent, replay=replay, env_state=env_state,
                             step=state.step + jnp.where(training, grad_steps, 0),
-                            env_steps=env_steps, ep_return=ep_return, ep_length=ep_length)
+                            ep_return=ep_return, ep_length=ep_length)
         return new, metrics
 
     return observe_and_learn
