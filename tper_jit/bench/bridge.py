@@ -1,12 +1,12 @@
 """Host-env bridge throughput: OGBench envs on the host vs the fused MJX chunk.
 
-- **bridge**: ``host_online.HostOnlineRows`` on ``cube-single-play-singletask-task1-v0``: per
+- **bridge**: ``loop.host.HostOnlineRows`` on ``cube-single-play-singletask-task1-v0``: per
   iteration a jitted act, N ogbench (CPU MuJoCo) envs stepping one H-step chunk each on the
   host, and a jitted (donated) ``observe_and_learn`` (replay writes, T-PER, ``N · H`` gradient
   steps) — the trainer's own code;
 - **bridge, env only**: the same ``HostVecEnv.step_chunk`` calls with random actions (the host
   stepping cost alone);
-- **MJX**: ``online_loop.make_online_chunk`` on the closest MJX task,
+- **MJX**: ``loop.online.make_online_chunk`` on the closest MJX task,
   ``cube-single-singletask-task1`` (K iterations inside one ``jit(lax.scan)``).
 
 Same networks, batch, H, N and UTD (1) in one process; env steps/s and gradient steps/s.

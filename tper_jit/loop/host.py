@@ -28,16 +28,19 @@ import numpy as np
 
 from tper_jit.agents import registry
 from tper_jit.loop import seeds
-from tper_jit.loop.online import OnlineState, make_observe_and_learn, online_sampler_config
+from tper_jit.loop.online import (
+    OnlineState,
+    init_online_state,
+    make_observe_and_learn,
+    online_sampler_config,
+)
 from tper_jit.tasks.host_env import HostObs, HostVecEnv, evaluate_host
 from tper_jit.tasks.resolve import RewardRule
 
 
 def init_host_state(cfg, offline_state, venv: HostVecEnv, seed: int) -> OnlineState:
-    """Like ``online_loop.init_online_state`` (same keys from ``seed``), with the host envs
+    """Like ``online.init_online_state`` (same keys from ``seed``), with the host envs
     reset from ``seed`` and their observations as the env state."""
-    from tper_jit.loop.online import init_online_state
-
     obs = venv.reset(seed)
     return init_online_state(cfg, offline_state, venv, seed=seed,
                              reset=lambda key: HostObs(obs=jnp.asarray(obs)))

@@ -1,7 +1,7 @@
 """The online phase inside the jitted chunk: MJX rollouts, replay writes, T-PER, updates.
 
 ``make_observe_and_learn`` (steps 3–4 below) is shared with the host-env bridge
-(``host_online.py``), which steps non-JAX envs between jitted calls.
+(``host.py``), which steps non-JAX envs between jitted calls.
 
 One *iteration* (the scan body), for N vectorised MJX envs:
 

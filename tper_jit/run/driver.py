@@ -3,7 +3,7 @@
 Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase: chunks of
 ``--log_interval // (num_envs · H)`` iterations (see ``online.py``), one compiled scan for MJX
 tasks or, for host envs (OGBench, robosuite), as many jitted act / host step / jitted learn calls
-(``host_online.py``; one seed per process; a resume restarts the host episodes).
+(``loop/host.py``; one seed per process; a resume restarts the host episodes).
 Evaluation runs at the first chunk boundary at or after each multiple of ``--eval_interval``
 and at the end of each phase; a full-state checkpoint is written at the first boundary at or
 after each multiple of ``--save_interval``, at the end of each phase and when SIGTERM / SIGINT
