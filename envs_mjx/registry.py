@@ -19,6 +19,12 @@ def _lift(task: str | None) -> MjxEnv:
     return LiftEnv()
 
 
+def _reach(task: str | None) -> MjxEnv:
+    from envs_mjx.tasks.reach import ReachEnv
+
+    return ReachEnv()
+
+
 def _puzzle(task: str | None, n: int = 3) -> MjxEnv:
     from envs_mjx.tasks.puzzle import PuzzleEnv
 
@@ -45,6 +51,7 @@ _PATTERNS = [
     (r"cube-single(?:-singletask-task([1-5]))?", lambda m: _cube(1, m.group(1))),
     (r"cube-double(?:-singletask-task([1-5]))?", lambda m: _cube(2, m.group(1))),
     (r"lift", lambda m: _lift(None)),
+    (r"reach", lambda m: _reach(None)),
 ]
 
 ENV_NAMES = (
@@ -52,7 +59,8 @@ ENV_NAMES = (
     + [f"cube-double-singletask-task{i}" for i in range(1, 6)]
     + [f"puzzle-3x3-singletask-task{i}" for i in range(1, 6)]
     + [f"puzzle-4x4-singletask-task{i}" for i in range(1, 6)]
-    + ["cube-single", "cube-double", "puzzle-3x3", "puzzle-4x4", "lift", "can", "square"]
+    + ["cube-single", "cube-double", "puzzle-3x3", "puzzle-4x4", "lift", "can", "square",
+       "reach"]
 )
 
 

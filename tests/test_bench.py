@@ -68,8 +68,9 @@ def test_online_bench_runs_tiny():
 
     p = argparse.ArgumentParser()
     online.add_arguments(p)
-    out = online.run(p.parse_args(["--num-envs", "2", "--horizon", "2", "--batch", "8",
-                                   "--hidden", "16", "--iterations", "1", "--repeats", "1"]))
+    out = online.run(p.parse_args(["--env", "reach", "--num-envs", "2", "--horizon", "2",
+                                   "--batch", "8", "--hidden", "16", "--iterations", "1",
+                                   "--repeats", "1"]))
     assert out["fused_grad"] > 0 and out["host_grad"] > 0
 
 

@@ -10,11 +10,11 @@ import pytest
 from envs_mjx import core, registry, scene
 
 NAMES = ["cube-single-singletask-task2", "cube-double-singletask-task4", "cube-single",
-         "puzzle-3x3-singletask-task5", "puzzle-3x3", "lift", "can", "square"]
+         "puzzle-3x3-singletask-task5", "puzzle-3x3", "lift", "can", "square", "reach"]
 OBS = {"cube-single": 19, "cube-double": 29, "puzzle-3x3": 27, "lift": 19, "can": 19,
-       "square": 19}
+       "square": 19, "reach": 15}
 LENGTH = {"cube-single": 200, "cube-double": 500, "puzzle-3x3": 500, "lift": 200, "can": 300,
-          "square": 400}
+          "square": 400, "reach": 50}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,7 +9,9 @@ from envs_mjx.rollout import episode_success, make_oracle_rollout
 from envs_mjx.wrappers import ChunkedVecEnv, EpisodeWrapper
 from tper_jit.tasks.evaluation import make_evaluate
 
-M, TIER = 64, 2  # the worst tier: the most informative success rate (~0.8 on lift)
+# reach (the fastest task; the evaluator is task-agnostic), the worst tier: the most
+# informative success rate (0.72 in docs/envs.md)
+M, TIER = 128, 2
 
 
 def oracle_policy(env, tier):
@@ -27,7 +29,7 @@ def oracle_policy(env, tier):
 
 
 def test_oracle_as_actor_matches_oracle_success_rate():
-    base = registry.make("lift")
+    base = registry.make("reach")
     venv = ChunkedVecEnv(base, M)
     evaluate = make_evaluate(venv, 1, policy=oracle_policy(base, TIER))
     res = evaluate(None, jax.random.PRNGKey(0))
@@ -36,9 +38,9 @@ def test_oracle_as_actor_matches_oracle_success_rate():
     eps = rollout(keys, jnp.full((M,), TIER, jnp.int32))
     reference = float(np.mean(np.asarray(episode_success(eps))))
     rate = float(res["eval/success_rate"])
-    # two independent samples of 64 Bernoulli(p ≈ 0.8): |diff| < 0.2 is ~3.5 sigma
+    # two independent samples of 128 Bernoulli(p ≈ 0.72): |diff| < 0.2 is ~3.5 sigma
     assert abs(rate - reference) < 0.2, (rate, reference)
-    assert 0.5 < rate <= 1.0
+    assert 0.5 < rate < 0.95
     assert 0 < float(res["eval/episode.length"]) <= venv.episode.episode_length
     # deterministic given the key
     again = evaluate(None, jax.random.PRNGKey(0))

@@ -15,10 +15,11 @@ from tper_jit.replay.store import ONLINE
 from tper_jit.tasks.resolve import RewardRule
 
 N, H, EP_LEN = 2, 2, 3
+START = 3 * N * H  # --start_training (env steps): the 4th iteration is the first to learn
 
 
 def _config(**over):
-    flags = {"env_name": "lift", "num_envs": N, "horizon_length": H, "buffer_size": 64,
+    flags = {"env_name": "reach", "num_envs": N, "horizon_length": H, "buffer_size": 64,
              "use_ptr_backward": True, "use_ptr_online_priority": True, "utd_ratio": 1,
              "ptr_warmup_steps": 0, "start_training": 0, "seed": 3}
     flags.update(over)
@@ -29,32 +30,45 @@ def _config(**over):
 
 @pytest.fixture(scope="module")
 def setup():
-    venv = ChunkedVecEnv(registry.make("lift"), N, episode_length=EP_LEN)
+    venv = ChunkedVecEnv(registry.make("reach"), N, episode_length=EP_LEN)
     obs_dim = venv.episode.observation_size
-    ds = make_synthetic_dataset(obs_dim, n=60, episode_length=10, env_name="lift")
-    cfg = _config()
+    ds = make_synthetic_dataset(obs_dim, n=60, episode_length=10, env_name="reach")
+    cfg = _config(start_training=START)
     store_kwargs = {"num_streams": N, "rows_per_stream": 32, "max_episode_length": EP_LEN}
     trainer = make_offline_trainer(cfg, ds, store_kwargs=store_kwargs)
     scfg = online_sampler_config(cfg, H)
     iteration = make_iteration(venv, trainer.agent_config, scfg, cfg, RewardRule(shift=-1.0))
     state = init_online_state(cfg, trainer.init_state, venv)
-    return venv, trainer, iteration, state
+    return venv, trainer, jax.jit(iteration), state
 
 
-def test_one_iteration_writes_exactly_the_env_transitions(setup):
+@pytest.fixture(scope="module")
+def four_iterations(setup):
+    """Four jitted iterations from the fixture state, and what the env did in each: the
+    (N, H) transitions of ``venv.step`` under the same keys and actions, computed outside."""
     from tper_jit.agents import acfql
 
-    venv, trainer, iteration, state = setup
-    it = jax.jit(iteration)
+    venv, _, it, state = setup
     step = jax.jit(venv.step)
-    expected = []
+    act = jax.jit(acfql.act)
+    expected, states, metrics = [], [state], []
     s = state
     for _ in range(4):  # 8 sub-steps per env: two episodes of 3 steps, dropped chunk tails
         _, k_act, _ = jax.random.split(s.key, 3)
-        actions = acfql.act(s.agent, s.env_state.obs, k_act).reshape(N, H, -1)
+        actions = act(s.agent, s.env_state.obs, k_act).reshape(N, H, -1)
         _, tr = step(s.env_state, actions)
         expected.append(jax.tree.map(np.asarray, tr))
-        s, metrics = it(s, None)
+        s, m = it(s, None)
+        states.append(s)
+        metrics.append(m)
+    return expected, states, metrics
+
+
+def test_one_iteration_writes_exactly_the_env_transitions(four_iterations):
+    expected, states, all_metrics = four_iterations
+    s, metrics = states[-1], all_metrics[-1]
+    valid = np.concatenate([e.valid for e in expected], axis=1)  # (N, 8)
+    assert int(s.env_steps) == valid.sum() == N * 2 * EP_LEN
     st = s.replay.store
     valid = np.concatenate([e.valid for e in expected], axis=1)  # (N, 8)
     assert int(s.env_steps) == valid.sum() == N * 2 * EP_LEN
@@ -82,43 +96,24 @@ def test_one_iteration_writes_exactly_the_env_transitions(setup):
     succ = np.concatenate([e.success & e.valid for e in expected], 1)
     assert np.asarray(t.success)[fin].sum() == sum(
         succ[e, a:b].any() for e in range(N) for a, b in ((0, 4), (4, 8)))
-    # learning ran from the first iteration (start_training 0), T-PER updated mu for some
-    # sampled episodes, never for ones that were not in the replay
+    # learning ran in the last iteration (start_training reached), T-PER updated mu for
+    # some sampled episodes, never for ones that were not in the replay
     assert float(metrics["online_agent/training"]) == 1.0
     visits = np.asarray(t.visits)
     assert visits.sum() > 0
     assert np.all(np.asarray(t.mu)[visits == 0] == 0)
 
 
-def test_start_training_gates_the_updates(setup):
-    venv, trainer, _, state = setup
-    cfg = _config(start_training=3 * N * H)
-    it = jax.jit(make_iteration(venv, trainer.agent_config, online_sampler_config(cfg, H), cfg,
-                                RewardRule(shift=-1.0)))
-    flags, s = [], state
-    for _ in range(4):
-        s, m = it(s, None)
-        flags.append(float(m["online_agent/training"]))
+def test_start_training_gates_the_updates(four_iterations):
+    _, states, metrics = four_iterations
+    flags = [float(m["online_agent/training"]) for m in metrics]
     # valid env steps after each iteration: 4, 6 (the chunk tail after the episode end is
     # dropped), 10, 12 → training starts once 12 = start_training steps exist
     assert flags == [0.0, 0.0, 0.0, 1.0]
-    assert int(s.env_steps) == 12
-    assert int(s.step) == int(state.step) + N * H  # utd 1: N·H gradient steps per iteration
-
-
-def test_online_iterations_vmap_over_two_seeds(setup):
-    venv, trainer, iteration, state = setup
-    keys = jax.random.split(jax.random.PRNGKey(7), 2)
-    env_states = jax.vmap(venv.reset)(keys)
-    batched = jax.tree.map(lambda a: jnp.stack([a, a]), state)
-    batched = batched.replace(env_state=env_states, key=keys)
-    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(iteration, s, None, length=2)))
-    out, metrics = run(batched)
-    assert out.env_steps.shape == (2,)
-    obs = np.asarray(out.replay.store.online.observations)
-    assert not np.allclose(obs[0], obs[1])  # the seeds saw different episodes
-    leaves = jax.tree.leaves(out.agent.params)
-    assert any(not np.allclose(a[0], a[1]) for a in leaves)
+    assert int(states[-1].env_steps) == START
+    # utd 1: N·H gradient steps per iteration, only in the one that trained
+    assert int(states[-1].step) == int(states[0].step) + N * H
+    assert [int(x.step) for x in states[:4]] == [int(states[0].step)] * 4
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -135,7 +130,7 @@ def test_online_rewards_follow_the_offline_rows_convention(setup, sparse):
     raw = jnp.asarray([[0.0, 1.0], [-2.0, 3.0]])  # env rewards of the (N, H) sub-steps
     tr = tr.replace(reward=raw, valid=jnp.ones((N, H), bool),
                     terminated=jnp.zeros((N, H), bool), truncated=jnp.zeros((N, H), bool))
-    new, ep_return, _, _ = observe(state, tr, rule)
+    new, ep_return, _, _ = jax.jit(observe, static_argnums=2)(state, tr, rule)
     st = new.replay.store
     written = np.asarray(st.online_row_episode) >= 0
     got = np.asarray(st.online.rewards)[written].reshape(N, H)

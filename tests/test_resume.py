@@ -25,7 +25,7 @@ from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "tiny_run.py"
-FLAGS = ["--env_name=lift", "--offline_steps=20", "--online_steps=48", "--log_interval=10",
+FLAGS = ["--env_name=reach", "--offline_steps=20", "--online_steps=48", "--log_interval=10",
          "--num_envs=2", "--horizon_length=2", "--eval_interval=16", "--eval_episodes=2",
          "--start_training=8", "--ptr_warmup_steps=10", "--use_ptr_backward=True",
          "--use_ptr_online_priority=True", "--buffer_size=400", "--wandb=False",
@@ -89,7 +89,7 @@ def test_sigkill_at_a_random_chunk_then_resume_is_bit_identical(env, uninterrupt
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = None
     while run_dir is None:
-        found = list(save_dir.glob("Debug/lift/*/metrics.jsonl"))
+        found = list(save_dir.glob("Debug/reach/*/metrics.jsonl"))
         run_dir = found[0].parent if found else None
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         time.sleep(0.05)
@@ -114,10 +114,10 @@ def test_sigterm_saves_then_exits(env, tmp_path):
                              "--save_interval=0", f"--save_dir={tmp_path}"],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    while not list(tmp_path.glob("Debug/lift/*/metrics.jsonl")):
+    while not list(tmp_path.glob("Debug/reach/*/metrics.jsonl")):
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         time.sleep(0.05)
-    run_dir = next(tmp_path.glob("Debug/lift/*"))
+    run_dir = next(tmp_path.glob("Debug/reach/*"))
     _wait_rows(run_dir / "metrics.jsonl", 2, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
@@ -136,14 +136,14 @@ def test_sigterm_saves_then_exits(env, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Failure handling (in process, offline phase only)
 
-OFFLINE = ["--env_name=lift", "--offline_steps=40", "--online_steps=0", "--log_interval=1",
+OFFLINE = ["--env_name=reach", "--offline_steps=40", "--online_steps=0", "--log_interval=1",
            "--eval_interval=0", "--wandb=False", "--progress=False", "--save_interval=1",
            "--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
 
 
 @pytest.fixture(scope="module")
 def data():
-    return make_synthetic_dataset(19, n=200, episode_length=20, env_name="lift")
+    return make_synthetic_dataset(15, n=200, episode_length=20, env_name="reach")
 
 
 def test_non_finite_loss_stops_with_step_metric_and_last_good_checkpoint(data, tmp_path):
@@ -153,7 +153,7 @@ def test_non_finite_loss_stops_with_step_metric_and_last_good_checkpoint(data, t
     msg = str(e.value)
     step = int(msg.split("diverged at step ")[1].split()[0])
     assert "non-finite offline_agent/" in msg, msg
-    run_dir = next(tmp_path.glob("Debug/lift/*"))
+    run_dir = next(tmp_path.glob("Debug/reach/*"))
     ckpt = checkpoint.RunCheckpointer(run_dir)
     try:
         last = ckpt.latest_step()
@@ -210,7 +210,7 @@ def test_resume_refuses_a_different_config_naming_the_keys(data, tmp_path):
 
 def test_resume_refuses_a_changed_dataset(data, tmp_path):
     stored = {"dataset": {"content_hash": "sha256:aaaa"}}
-    changed = make_synthetic_dataset(19, n=200, episode_length=20, env_name="lift")
+    changed = make_synthetic_dataset(15, n=200, episode_length=20, env_name="reach")
     changed = dataclasses.replace(
         changed, meta=dataclasses.replace(changed.meta, content_hash="sha256:bbbb"))
     with pytest.raises(ValueError, match="sha256:bbbb.*sha256:aaaa"):

@@ -20,7 +20,7 @@ from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-ONLINE = {"env_name": "lift", "offline_steps": 20, "online_steps": 16, "log_interval": 10,
+ONLINE = {"env_name": "reach", "offline_steps": 25, "online_steps": 16, "log_interval": 10,
           "num_envs": 2, "horizon_length": 2, "eval_interval": 16, "eval_episodes": 2,
           "start_training": 4, "ptr_warmup_steps": 6, "use_ptr_backward": True,
           "use_ptr_online_priority": True, "buffer_size": 400, "wandb": False,
@@ -39,12 +39,25 @@ def _rows(path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+    import chex
+
+    ds = make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
     tmp = tmp_path_factory.mktemp("seeds")
+    real = seeds.batch_chunk
+
+    def counting(fn, num_seeds, mesh=None, num_static=0, **kw):
+        # the offline scan takes the chunk length as a static argument: two lengths here
+        n = 2 if num_static else 1
+        TRACED.setdefault("max_traces", []).append(n)
+        return real(chex.assert_max_traces(fn, n=n), num_seeds, mesh, num_static, **kw)
+
     with pytest.MonkeyPatch.context() as mp:
         TRACED["phases"] = probe(mp)
+        mp.setattr(seeds, "batch_chunk", counting)
         multi = train(_cfg(tmp, num_seeds=3, seed=5), ds)
+        chex.clear_trace_counter()  # chex counts per source footprint: the runs share code
         single = train(_cfg(tmp, seed=6), ds)
+    chex.clear_trace_counter()
     return multi, single
 
 
@@ -65,6 +78,12 @@ def test_vmapped_seeds_differ(runs):
     per_seed = [_rows(multi.run_dir / "seeds" / f"seed{s}" / "metrics.jsonl") for s in (5, 6, 7)]
     losses = [r[-1]["online_agent/critic/critic_loss"] for r in per_seed]
     assert len(set(losses)) == 3, losses
+    # the seeds' MJX envs saw different episodes (vmapped reset keys and actions)
+    obs = np.asarray(multi.state.replay.store.online.observations)
+    written = np.asarray(multi.state.replay.store.online_row_episode) >= 0
+    assert written.any(axis=1).all()
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert not np.allclose(obs[a][written[a]], obs[b][written[a]])
 
 
 def test_seed_s_of_the_vmapped_run_equals_a_single_run(runs):
@@ -74,7 +93,7 @@ def test_seed_s_of_the_vmapped_run_equals_a_single_run(runs):
         np.testing.assert_allclose(np.asarray(x[1]), np.asarray(y), rtol=2e-4, atol=2e-5)
     a = _rows(multi.run_dir / "seeds" / "seed6" / "metrics.jsonl")
     b = _rows(single.run_dir / "metrics.jsonl")
-    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20, 28, 36]
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20, 25, 33, 41]
     for ra, rb in zip(a, b, strict=True):
         assert ra.keys() == rb.keys()
         for k in ra:
@@ -101,13 +120,13 @@ def test_main_log_is_the_mean_with_a_95_ci(runs):
 def test_offline_block_is_held_once(runs):
     multi, _ = runs
     off = multi.state.replay.store.offline
-    assert off.observations.shape == (400, 19)  # no seed axis
+    assert off.observations.shape == (400, 15)  # no seed axis
     assert multi.state.replay.store.episodes.mu.shape[0] == 3  # per-seed priorities
 
 
 def test_compiled_chunk_does_not_copy_the_offline_block_per_seed():
-    ds = make_synthetic_dataset(19, n=20_000, episode_length=100, env_name="lift")
-    cfg = parse_args(["--env_name=lift", "--online_steps=0", *TINY])
+    ds = make_synthetic_dataset(15, n=20_000, episode_length=100, env_name="reach")
+    cfg = parse_args(["--env_name=reach", "--online_steps=0", *TINY])
     tr = make_offline_trainer(cfg, ds, seeds=(0, 1, 2, 3))
     off = tr.init_state.replay.store.offline
     rest = seeds.stack([seeds.split_offline(s)[1] for s in tr.init_states])
@@ -126,10 +145,10 @@ from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.cli import parse_args
 from tper_jit.run.train import train
 assert jax.device_count() == 4, jax.devices()
-ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+ds = make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
 out = {}
 for shard in (True, False):
-    flags = ["--env_name=lift", "--offline_steps=20", "--online_steps=0", "--log_interval=10",
+    flags = ["--env_name=reach", "--offline_steps=20", "--online_steps=0", "--log_interval=10",
              "--eval_interval=0", "--num_seeds=4", "--wandb=False", "--progress=False",
              f"--shard_seeds={shard}", f"--save_dir={sys.argv[1]}", "--agent.hidden_dims=16",
              "--agent.batch_size=8", "--agent.flow_steps=2"]
@@ -164,25 +183,12 @@ def test_tper_plot_draws_one_curve_per_seed_of_a_multi_seed_run(runs, tmp_path, 
     assert "  3  " in capsys.readouterr().out  # n = 3 curves in the group
 
 
-def test_each_chunk_function_compiles_once_per_chunk_length(tmp_path, monkeypatch):
-    """Over a whole short run (offline chunks of 10, 10, 5 steps; three online chunks;
+def test_each_chunk_function_compiles_once_per_chunk_length(runs):
+    """Over both runs of the fixture (offline chunks of 10, 10, 5 steps; two online chunks;
     evaluations in both phases) the offline chunk is traced once per length and the online
-    chunk once: nothing in the loop retraces per call (``chex.assert_max_traces``)."""
-    import chex
-
-    real = seeds.batch_chunk
-    traced = {}
-
-    def counting(fn, num_seeds, mesh=None, num_static=0, **kw):
-        # the offline scan takes the chunk length as a static argument: two lengths here
-        n = 2 if num_static else 1
-        wrapped = chex.assert_max_traces(fn, n=n)
-        traced[fn] = n
-        return real(wrapped, num_seeds, mesh, num_static, **kw)
-
-    monkeypatch.setattr(seeds, "batch_chunk", counting)
-    ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
-    res = train(_cfg(tmp_path, offline_steps=25, online_steps=24, eval_interval=8), ds)
-    assert [r["step"] for r in res.metrics] == [10, 20, 25, 33, 41, 49]
-    assert sorted(traced.values()) == [1, 2]  # both phases went through the counted chunks
-    chex.clear_trace_counter()
+    chunk once: nothing in the loop retraces per call (``chex.assert_max_traces`` raises in
+    the fixture otherwise).  Both runs went through the counted chunks of both phases."""
+    multi, single = runs
+    assert sorted(TRACED["max_traces"]) == [1, 1, 2, 2]
+    for r in (multi, single):
+        assert [m["step"] for m in r.metrics] == [10, 20, 25, 33, 41]

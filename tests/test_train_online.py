@@ -1,4 +1,4 @@
-"""Offline → online end to end through ``train()`` on the MJX lift task (tiny sizes)."""
+"""Offline → online end to end through ``train()`` on the MJX reach task (tiny sizes)."""
 
 import json
 
@@ -11,8 +11,8 @@ from tper_jit.run.train import train
 
 
 def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
-    ds = make_synthetic_dataset(19, n=80, episode_length=20, env_name="lift")  # lift obs
-    flags = {"env_name": "lift", "offline_steps": 20, "online_steps": 30, "log_interval": 20,
+    ds = make_synthetic_dataset(15, n=80, episode_length=20, env_name="reach")  # reach obs
+    flags = {"env_name": "reach", "offline_steps": 20, "online_steps": 30, "log_interval": 20,
              "num_envs": 2, "horizon_length": 2, "eval_interval": 20, "eval_episodes": 2,
              "start_training": 8, "ptr_warmup_steps": 10, "use_ptr_backward": True,
              "use_ptr_online_priority": True, "buffer_size": 400, "save_dir": tmp_path,

@@ -1,4 +1,4 @@
-"""RLPD / RLPD-AC through the one trainer on the MJX lift task: no pretraining, symmetric
+"""RLPD / RLPD-AC through the one trainer on the MJX reach task: no pretraining, symmetric
 sampling, the agent's own UTD block per env step, deterministic evaluation."""
 
 import json
@@ -11,8 +11,8 @@ from tper_jit.run.train import train
 
 
 def test_rlpd_ac_online_run(tmp_path):
-    ds = make_synthetic_dataset(19, n=200, episode_length=20, env_name="lift")
-    flags = {"env_name": "lift", "agent_type": "rlpd", "offline_steps": 0, "online_steps": 16,
+    ds = make_synthetic_dataset(15, n=200, episode_length=20, env_name="reach")
+    flags = {"env_name": "reach", "agent_type": "rlpd", "offline_steps": 0, "online_steps": 16,
              "log_interval": 8, "num_envs": 2, "horizon_length": 2, "eval_interval": 16,
              "eval_episodes": 2, "start_training": 4, "symmetric_sampling": True,
              "utd_ratio": 2, "buffer_size": 400, "save_dir": tmp_path, "wandb": False,

@@ -2,7 +2,7 @@
 
     python tests/tiny_run.py OUT_NPZ [--flag=value ...]
 
-Trains on a synthetic lift-shaped dataset (MJX online phase with ``--online_steps``) through
+Trains on a synthetic reach-shaped dataset (MJX online phase with ``--online_steps``) through
 ``tper_jit.cli`` semantics — ``--resume RUN_DIR`` included — and writes the final agent
 parameters (every seed) to ``OUT_NPZ``.  The exit code is the CLI's.
 """
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     cfg = parse_args(flags)
     if cfg.resume:
         cfg = _resume_config(cfg, flags)
-    ds = make_synthetic_dataset(19, n=400, episode_length=20, env_name="lift")
+    ds = make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
     try:
         result = train(cfg, ds)
     except Interrupted as e:
