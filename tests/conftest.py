@@ -27,7 +27,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1.0")
 # statistics, plots, the layering test.  No MJX compilation and no training run is in it;
 # run the whole suite (the README's command) before pushing.
 FAST_FILES = {
-    "test_cluster_sampling.py", "test_clustering.py", "test_cpu_suite.py",
+    "test_bad_input.py", "test_cluster_sampling.py", "test_clustering.py", "test_cpu_suite.py",
     "test_data_generated.py", "test_data_ogbench.py", "test_data_robomimic.py",
     "test_layers.py", "test_lint.py", "test_plots.py", "test_presets.py", "test_priorities.py",
     "test_reference_tper.py", "test_sample_stats.py", "test_samplers.py", "test_seed_axis.py",

@@ -6,8 +6,8 @@ import ogbench
 import pytest
 
 from envs_mjx import generate, registry
-from envs_mjx.oracles.reach import FAIL_MODES, STRATEGIES
 from envs_mjx.oracles.pick_place import TIERS
+from envs_mjx.oracles.reach import FAIL_MODES, STRATEGIES
 from envs_mjx.tasks.reach import GOAL_HI, GOAL_LO, SUCCESS_RADIUS
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import math
 import pathlib
 import typing
 from collections.abc import Callable
@@ -93,6 +94,12 @@ class TrainConfig:
         _positive(self, "num_seeds")
         _positive(self, "save_interval", allow_zero=True)
         _positive(self, "keep_checkpoints")
+        # jax.random.PRNGKey and scikit-learn take 32-bit seeds; seeds run seed..seed+S-1
+        if not 0 <= self.seed <= 2**32 - self.num_seeds:
+            raise ValueError(f"--seed must be in [0, 2**32 - num_seeds] = [0, "
+                             f"{2**32 - self.num_seeds}], got {self.seed}")
+        if not 0 <= self.cluster_seed < 2**32:
+            raise ValueError(f"--cluster_seed must be in [0, 2**32), got {self.cluster_seed}")
         if not 0.0 <= self.offline_fraction <= 1.0:
             raise ValueError(f"--offline_fraction must be in [0, 1], got {self.offline_fraction}")
         if self.symmetric_sampling and self.use_ptr_backward:
@@ -144,6 +151,8 @@ def parse_bool(text: str, flag: str) -> bool:
 def coerce(value: Any, annotation: Any, flag: str) -> Any:
     """Convert a command-line string to the field's type (bool, int, float, str, tuple)."""
     if not isinstance(value, str):
+        if isinstance(value, float) and (annotation is float or annotation == "float"):
+            return _finite(value, flag)  # preset values arrive as Python numbers
         return value
     origin = typing.get_origin(annotation)
     if annotation is bool or annotation == "bool":
@@ -152,13 +161,25 @@ def coerce(value: Any, annotation: Any, flag: str) -> Any:
         if annotation is int or annotation == "int":
             return int(float(value)) if "e" in value.lower() else int(value)
         if annotation is float or annotation == "float":
-            return float(value)
+            return _finite(float(value), flag)
         if origin is tuple or annotation is tuple or str(annotation).startswith("tuple"):
             parts = [p for p in value.strip("()[] ").split(",") if p.strip()]
             return tuple(int(p) for p in parts)
-    except ValueError:
+    except OverflowError:  # int(float("1e400")): inf has no integer value
+        raise ValueError(f"--{flag}: {value!r} is out of range for an integer") from None
+    except ValueError as e:
+        if "finite" in str(e):
+            raise
         raise ValueError(f"--{flag}: cannot read {value!r} as {annotation}") from None
     return value
+
+
+def _finite(x: float, flag: str) -> float:
+    # inf / nan pass every range check written as a comparison and only show up as a
+    # diverged loss after compilation
+    if not math.isfinite(x):
+        raise ValueError(f"--{flag} must be a finite number, got {x}")
+    return x
 
 
 def load_preset(path: str | pathlib.Path) -> dict[str, Any]:
@@ -168,10 +189,17 @@ def load_preset(path: str | pathlib.Path) -> dict[str, Any]:
         raise FileNotFoundError(f"--config: no such preset file {str(p)!r}")
     spec = importlib.util.spec_from_file_location(f"tper_preset_{p.stem}", p)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # a preset is user code: SyntaxError, ImportError, anything
+        raise ValueError(f"--config {p}: the preset failed to load: "
+                         f"{type(e).__name__}: {e}") from None
     if not hasattr(module, "get_config"):
         raise ValueError(f"--config {p}: the preset must define get_config() returning a dict")
-    cfg = module.get_config()
+    try:
+        cfg = module.get_config()
+    except Exception as e:
+        raise ValueError(f"--config {p}: get_config() raised {type(e).__name__}: {e}") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"--config {p}: get_config() must return a dict, got {type(cfg)}")
     return cfg
@@ -200,6 +228,7 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
     agent: dict[str, str] = {}
     oper: dict[str, str] = {}
     preset: dict[str, Any] = {}
+    preset_path = ""
     i = 0
     types = _field_types(TrainConfig)
     while i < len(argv):
@@ -218,7 +247,7 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
                 raise ValueError(f"--{name} needs a value")
         i += 1
         if name == "config":
-            preset = load_preset(value)
+            preset, preset_path = load_preset(value), value
         elif name.startswith("agent."):
             agent[name[len("agent."):]] = value
         elif name.startswith("oper."):
@@ -230,7 +259,7 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
     merged: dict[str, Any] = {k: v for k, v in preset.items() if k not in ("agent", "oper")}
     for k in merged:
         if k not in types:
-            raise _unknown(k, types)
+            raise ValueError(f"--config {preset_path}: {_unknown(k, types)}")
     merged.update(flags)
     if "backward" in merged and str(merged["backward"]).lower() in _TRUE | _FALSE:
         merged["backward"] = "last" if parse_bool(merged["backward"], "backward") else "none"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -291,3 +293,24 @@ def make_synthetic_dataset(obs_dim: int, n: int, episode_length: int, seed: int 
                         terminals=terminals, masks=np.ones(n), next_observations=obs,
                         successes=np.zeros(n), sources=("synthetic",), env_name=env_name,
                         content_hash=None, options={})
+
+
+def read_npz_array(path: str, file: Any, key: str, dtype: Any = None) -> np.ndarray:
+    """``np.asarray(file[key], dtype)`` of an open npz; a corrupt array inside a readable
+    archive (bad CRC, truncated deflate stream) becomes one ValueError naming the file and
+    the array, instead of a zipfile / zlib traceback."""
+    try:
+        return np.asarray(file[key], dtype)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: array `{key}` is unreadable (corrupt or truncated file: "
+                         f"{e})") from None
+
+
+def read_h5_array(path: str, dataset: Any) -> np.ndarray:
+    """``dataset[()]`` of an h5py dataset; a read error (a corrupt compressed chunk) becomes
+    one ValueError naming the file and the dataset."""
+    try:
+        return dataset[()]
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: dataset {dataset.name} is unreadable (corrupt file: "
+                         f"{e})") from None

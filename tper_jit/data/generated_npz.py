@@ -21,6 +21,7 @@ from tper_jit.data.common import (
     clip_actions,
     content_hash,
     make_dataset,
+    read_npz_array,
     require_file,
     sparsify_rewards,
 )
@@ -39,7 +40,7 @@ def load_generated_npz(path: str | os.PathLike, *, env_name: str = "",
     validate_npz(path, need=STORED_KEYS, expected_obs_dim=expected_obs_dim, env_name=env_name)
     with np.load(path) as f:
         terminals = _load_terminals(path, f)
-        arr = {k: np.asarray(f[k], np.float32)
+        arr = {k: read_npz_array(path, f, k, np.float32)
                for k in ("observations", "actions", *STORED_KEYS)}
     for k, a in arr.items():
         if a.shape[0] != terminals.shape[0]:

@@ -31,6 +31,7 @@ from tper_jit.data.common import (
     concat_into,
     content_hash,
     make_dataset,
+    read_npz_array,
     require_file,
     sparsify_rewards,
 )
@@ -95,7 +96,7 @@ def validate_npz(path: str, *, need: tuple[str, ...] = (), expected_obs_dim: int
 
 
 def _load_terminals(path: str, file: Any) -> np.ndarray:
-    t = np.asarray(file["terminals"])
+    t = read_npz_array(path, file, "terminals")
     if not np.all((t == 0) | (t == 1)):
         raise ValueError(f"{path}: `terminals` must be 0/1 (bool)")
     t = t.astype(np.float32)
@@ -132,9 +133,9 @@ def load_ogbench_npz(path: str | os.PathLike, *, env_name: str = "",
     validate_npz(path, need=need, expected_obs_dim=expected_obs_dim, env_name=env_name)
     with np.load(path) as file:
         terminals = _load_terminals(path, file)
-        observations = np.asarray(file["observations"], np.float32)
-        actions = np.asarray(file["actions"], np.float32)
-        info = {k: np.asarray(file[k]) for k in need}
+        observations = read_npz_array(path, file, "observations", np.float32)
+        actions = read_npz_array(path, file, "actions", np.float32)
+        info = {k: read_npz_array(path, file, k) for k in need}
     for k, a in (("observations", observations), ("actions", actions), *info.items()):
         check_finite(path, k, a)
 

@@ -35,6 +35,7 @@ from tper_jit.data.common import (
     clip_actions,
     content_hash,
     make_dataset,
+    read_h5_array,
     require_file,
     sparsify_rewards,
 )
@@ -226,13 +227,13 @@ def load_robomimic_hdf5(path: str | os.PathLike, *, env_name: str = "",
         for name, t in zip(demos, lengths, strict=True):
             demo = f["data"][name]
             rows = slice(row, row + t)
-            actions[rows] = demo["actions"][()]
-            raw_rewards[rows] = demo["rewards"][()]
-            dones[rows] = demo["dones"][()]
+            actions[rows] = read_h5_array(path, demo["actions"])
+            raw_rewards[rows] = read_h5_array(path, demo["rewards"])
+            dones[rows] = read_h5_array(path, demo["dones"])
             for grp, out in (("obs", observations), ("next_obs", next_observations)):
                 col = 0
                 for k in obs_keys:
-                    a = demo[grp][k][()]
+                    a = read_h5_array(path, demo[grp][k])
                     out[rows, col:col + a.shape[1]] = a
                     col += a.shape[1]
             terminals[row + t - 1] = 1.0

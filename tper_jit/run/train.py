@@ -81,7 +81,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     any compilation.  ``eval_fn(agent, step)`` replaces the task's evaluation (per seed)."""
     out = out or sys.stdout
     stored = resume.check_compatible(cfg) if cfg.resume else None
-    task = resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse)
+    task = resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse,
+                   dataset_dir=cfg.ogbench_dataset_dir or None, strict=dataset is None)
     if cfg.online_steps and not task.has_env:
         print(f"{task.note} (--online_steps={cfg.online_steps} ignored)", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)

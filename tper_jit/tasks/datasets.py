@@ -17,7 +17,8 @@ def load_dataset(cfg: TrainConfig, task: TaskSpec | None = None) -> FlatDataset:
     ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the OGBench loader
     (``--dataset_path`` one npz, ``--ogbench_dataset_dir`` a shard directory, default
     ``~/.ogbench/data/<dataset>.npz``).  ``task`` defaults to ``resolve(cfg...)``."""
-    task = task or resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse)
+    task = task or resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse,
+                           dataset_dir=cfg.ogbench_dataset_dir or None)
     path = task.dataset_path
     sparse = task.rewards.sparse
     if task.loader == "generated-npz":

@@ -10,8 +10,9 @@ import sys
 
 from envs_mjx import registry
 
-# robomimic-style tasks (and reach) give sparse {0, 1} rewards; the agent sees r − 1 (ALGORITHM §3), in
-# the offline data and online alike.  OGBench-style cube tasks already give n_success − n.
+# robomimic-style tasks (and reach) give sparse {0, 1} rewards; the agent sees r − 1
+# (ALGORITHM §3), in the offline data and online alike.  OGBench-style cube tasks already
+# give n_success − n.
 ROBOMIMIC_STYLE = ("lift", "can", "square", "reach")
 DEFAULT_DATASET_EPISODES = 300
 

@@ -22,9 +22,11 @@ square, robomimic files, robosuite envs); OGBench rewards Σ ok − n are kept; 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 
 from envs_mjx import registry as mjx_registry
 from tper_jit import data
+from tper_jit.data.robomimic_hdf5 import DATASET_TYPES
 from tper_jit.tasks import mjx_tasks, robosuite_env
 
 SIMULATORS = ("mjx", "ogbench-host", "robosuite-host", "none")
@@ -99,10 +101,20 @@ def _no_env_note(env_name: str) -> str:
 
 
 def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False,
-            robosuite_ok: bool | None = None) -> TaskSpec:
-    """The ``TaskSpec`` of a run.  ``robosuite_ok`` defaults to whether robosuite imports."""
+            robosuite_ok: bool | None = None, dataset_dir: str | None = None,
+            strict: bool = True) -> TaskSpec:
+    """The ``TaskSpec`` of a run.  ``robosuite_ok`` defaults to whether robosuite imports.
+    With ``strict``, a name of no known kind and no ``dataset_path`` / ``dataset_dir`` (so no
+    file to read) raises ValueError naming ``--env_name`` and the closest known names."""
     path = dataset_path or None
     hdf5 = bool(path and path.endswith(HDF5_SUFFIXES))
+    parts = env_name.split("-")
+    if (len(parts) == 3 and parts[0] in data.ROBOMIMIC_EPISODE_LIMITS
+            and parts[2] in ("low", "low_dim", "lowdim", "image")):
+        try:  # robomimic-shaped: a misspelt part must not run under the wrong name
+            data.parse_robomimic_env_name(env_name)
+        except ValueError as e:
+            raise ValueError(f"--env_name: {e}") from None
     if env_name in mjx_registry.ENV_NAMES:
         shift = mjx_tasks.reward_shift(env_name)
         if hdf5:  # the generator's robomimic-schema file of an MJX task: {0, 1} rewards
@@ -122,5 +134,27 @@ def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False
     if hdf5 or data.is_robomimic_env(env_name):
         return TaskSpec(env_name, "none", "robomimic-hdf5", RewardRule(-1.0, sparse), path,
                         _no_env_note(env_name))
+    if strict and path is None and not dataset_dir:
+        _check_ogbench_name(env_name)
     return TaskSpec(env_name, "none", "ogbench-npz", RewardRule(0.0, sparse), path,
                     _no_env_note(env_name))
+
+
+def _check_ogbench_name(env_name: str) -> None:
+    """The last kind left is an OGBench dataset name; anything else is a typo or an unknown
+    task: one line naming the flag, the kinds of names, and the closest known names."""
+    try:
+        data.parse_ogbench_env_name(env_name)
+        return
+    except ValueError:
+        pass
+    robomimic = [f"{t}-{d}-{o}" for t in data.ROBOMIMIC_EPISODE_LIMITS for d in DATASET_TYPES
+                 for o in ("low", "low_dim")]
+    known = dict.fromkeys([*mjx_registry.ENV_NAMES, *robomimic])
+    close = difflib.get_close_matches(env_name, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"--env_name={env_name!r} is not a known task: expected an MJX task (lift, can, "
+        "square, reach, cube-single[-singletask-taskN], cube-double…, puzzle-3x3…, "
+        "puzzle-4x4…), an OGBench dataset name (cube-single-play-singletask-task1-v0), a "
+        "robomimic name (lift-mh-low_dim), or any name with --dataset_path" + hint)
