@@ -140,3 +140,17 @@ def test_misspelt_robomimic_name_with_a_file_is_refused(tmp_path, capsys):
     p = _robomimic_file(tmp_path / "lift.hdf5")
     _fails(capsys, tmp_path / "runs", ["--env_name=lift-xh-low_dim", f"--dataset_path={p}"],
            "unknown dataset type 'xh'")
+
+
+def test_episodes_shorter_than_the_chunk_fail_before_the_run_folder(tmp_path):
+    from tper_jit.cli import parse_args
+    from tper_jit.data.common import make_synthetic_dataset
+    from tper_jit.run.train import train
+
+    short = make_synthetic_dataset(15, n=60, episode_length=3, env_name="reach")
+    cfg = parse_args(["--env_name=reach", "--horizon_length=5", "--online_steps=0",
+                      "--wandb=False", "--progress=False", f"--save_dir={tmp_path / 'runs'}"])
+    with pytest.raises(ValueError, match=r"every episode is shorter than --horizon_length=5 "
+                                         r"\(the longest has 3 steps\)"):
+        train(cfg, short)
+    assert not (tmp_path / "runs").exists()

@@ -264,3 +264,69 @@ def test_a_run_folder_made_before_a_flag_existed_resumes(data, tmp_path):
     with pytest.raises(ValueError, match=r"--offline_fraction: run 0.5, now 0.25"):
         resume.check_compatible(parse_args([*flags, f"--resume={run_dir}",
                                             "--offline_fraction=0.25"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# --resume checks that run before any data is loaded (issue 19, cases 11-13)
+
+
+@pytest.fixture(scope="module")
+def finished_run(data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finished")
+    cfg = parse_args([*OFFLINE, "--offline_steps=2", f"--save_dir={tmp}"])
+    return train(cfg, data).run_dir
+
+
+def _main_without_data(argv, capsys, monkeypatch, tmp_path):
+    """``tper-train`` with an empty dataset cache: a check that ran after the data load would
+    have generated reach's oracle dataset there."""
+    from tper_jit.cli import main
+
+    cache = tmp_path / "data_cache"
+    monkeypatch.setenv("TPER_JIT_DATA", str(cache))
+    rc = main(argv)
+    assert not cache.exists() or not any(cache.iterdir())
+    return rc, capsys.readouterr().err
+
+
+def test_resume_of_a_complete_run_says_so(finished_run, capsys, monkeypatch, tmp_path):
+    rc, err = _main_without_data([f"--resume={finished_run}"], capsys, monkeypatch, tmp_path)
+    assert rc == 0 and "already complete" in err and "step 2" in err, err
+
+
+def test_resume_accepts_an_agent_flag_given_again_with_its_stored_value(
+        finished_run, capsys, monkeypatch, tmp_path):
+    stored = json.loads((finished_run / "config.json").read_text())
+    alpha = stored["agent"]["alpha"]  # the resolved default, not in the run's own flags
+    assert "alpha" not in stored["config"]["agent"]
+    rc, err = _main_without_data([f"--resume={finished_run}", f"--agent.alpha={alpha}"],
+                                 capsys, monkeypatch, tmp_path)
+    assert rc == 0 and "already complete" in err, err  # got past the config comparison
+    rc, err = _main_without_data([f"--resume={finished_run}", f"--agent.alpha={alpha * 2}"],
+                                 capsys, monkeypatch, tmp_path)
+    assert rc == 2 and "--agent" in err and "differs" in err, err
+
+
+def test_resume_without_a_complete_checkpoint_fails_before_the_data(
+        finished_run, capsys, monkeypatch, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    for step_dir in (run / "resume").iterdir():
+        if step_dir.name.isdigit():
+            shutil.rmtree(step_dir)
+    rc, err = _main_without_data([f"--resume={run}"], capsys, monkeypatch, tmp_path)
+    assert rc == 2 and "no complete checkpoint" in err, err
+    assert len([x for x in err.splitlines() if x.strip()]) == 1
+
+
+def test_cluster_k_above_the_episode_count_is_lowered_and_said_once(tmp_path, capsys):
+    few = make_synthetic_dataset(15, n=200, episode_length=20, env_name="reach")  # 10 eps
+    cfg = parse_args([*OFFLINE, "--offline_steps=1", "--save_interval=0",
+                      "--cluster_sampler=True", "--cluster_k=50", f"--save_dir={tmp_path}"])
+    res = train(cfg, few)
+    out = capsys.readouterr().out
+    notes = [x for x in out.splitlines() if "--cluster_k=50" in x]
+    assert len(notes) == 1 and "10 offline episodes" in notes[0], out
+    clusters = json.loads((res.run_dir / "config.json").read_text())["clusters"]
+    assert clusters["requested_k"] == 50 and 1 <= clusters["k"] <= 10
+    assert f"K = {clusters['k']} is used" in notes[0]

@@ -314,3 +314,17 @@ def read_h5_array(path: str, dataset: Any) -> np.ndarray:
     except (OSError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: dataset {dataset.name} is unreadable (corrupt file: "
                          f"{e})") from None
+
+
+def check_chunk_length(ds: FlatDataset, horizon: int) -> None:
+    """At least one episode must hold an action chunk of ``horizon`` steps: with every
+    episode shorter, every sampled chunk is masked out, the critic loss is exactly 0 and
+    nothing is learned (a silent no-op run)."""
+    ends = np.flatnonzero(ds.terminals)
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    longest = int(lengths.max()) if lengths.size else len(ds)
+    if longest < horizon:
+        raise ValueError(f"{ds.meta.sources[0]}: every episode is shorter than "
+                         f"--horizon_length={horizon} (the longest has {longest} steps), so no "
+                         "action chunk fits and nothing can be learned; lower "
+                         "--horizon_length")

@@ -17,6 +17,11 @@ from typing import Any
 
 from tper_jit.config.flags import TrainConfig
 from tper_jit.loop import seeds
+from tper_jit.run import checkpoint
+
+
+class RunComplete(Exception):
+    """``--resume`` of a run whose newest checkpoint is its end: nothing to continue."""
 
 
 @dataclasses.dataclass
@@ -62,7 +67,12 @@ def config_from_run(run_dir: str | pathlib.Path, overrides: dict[str, Any] | Non
                      for ak, av in kwargs.get(k, {}).items()}
     overrides = dict(overrides or {})
     if "agent" in overrides:
-        overrides["agent"] = {**kwargs["agent"], **overrides["agent"]}
+        # a value given again that the run already used (its resolved agent config in
+        # config.json, e.g. a default) is no change; only real changes stay overrides
+        resolved = stored_config(run_dir).get("agent") or {}
+        given = {k: v for k, v in overrides["agent"].items()
+                 if k in kwargs["agent"] or _normalise(v) != _normalise(resolved.get(k))}
+        overrides["agent"] = {**kwargs["agent"], **given}
     differing = sorted(k for k, v in overrides.items()
                        if k not in MAY_CHANGE and _normalise(v) != _normalise(kwargs.get(k)))
     if differing:
@@ -99,6 +109,20 @@ def check_compatible(cfg: TrainConfig) -> dict[str, Any]:
         raise FileNotFoundError(f"--resume {cfg.resume}: no resume/ checkpoints in this run "
                                 "folder (it was made before full-state checkpoints existed, "
                                 "or stopped before its first save)")
+    # the checkpoint itself is read before any data is loaded or anything compiled
+    ck = checkpoint.RunCheckpointer(cfg.resume, async_save=False)
+    try:
+        step = ck.latest_step()
+        meta = ck.read_meta(step) if step is not None else {}
+    finally:
+        ck.close()
+    if step is None:
+        raise FileNotFoundError(f"--resume {cfg.resume}: no complete checkpoint under resume/ "
+                                "(the run stopped before its first save finished); start it "
+                                "again without --resume")
+    if meta.get("phase") == "done":
+        raise RunComplete(f"--resume {cfg.resume}: the run is already complete (its final "
+                          f"checkpoint is step {step}); nothing to continue")
     return stored
 
 

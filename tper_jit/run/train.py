@@ -23,7 +23,7 @@ from typing import Any
 import jax
 
 from tper_jit.config.flags import TrainConfig
-from tper_jit.data.common import FlatDataset
+from tper_jit.data.common import FlatDataset, check_chunk_length
 from tper_jit.loop import seeds
 from tper_jit.loop.evaluate import build_evaluator
 from tper_jit.loop.offline import make_offline_trainer
@@ -73,6 +73,16 @@ def _online_env(cfg: TrainConfig, task: TaskSpec):
                       dataset_path=cfg.dataset_path or None, simulator=task.simulator)
 
 
+def _note_reduced_k(cfg: TrainConfig, k: int, dataset: FlatDataset, out) -> None:
+    """A fixed ``--cluster_k`` larger than the distinct episodes is lowered on purpose (empty
+    clusters would get sampling weight); say so once, config.json records both values."""
+    want = cfg.cluster_k_value
+    if isinstance(want, int) and k < want:
+        print(f"note: --cluster_k={want} but the {dataset.num_episodes} offline episodes give "
+              f"only {k} distinct clusters: K = {k} is used (config.json: clusters.k, "
+              "clusters.requested_k)", file=out)
+
+
 def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
           eval_fn: Callable[[Any, int], dict[str, float]] | None = None,
           out=None) -> RunResult:
@@ -92,6 +102,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                          "(--seed=0, --seed=1, ...)")
     if dataset is None:
         dataset = datasets.load_dataset(cfg, task)
+    check_chunk_length(dataset, cfg.horizon_length)
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
     venv = _online_env(cfg, task)
@@ -117,7 +128,9 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                     "jax_backend": jax.default_backend(), "jax_version": jax.__version__}
         if trainer.cluster_result is not None:
             resolved["clusters"] = {"k": trainer.cluster_result.k,
-                                    "method": trainer.cluster_result.method}
+                                    "method": trainer.cluster_result.method,
+                                    "requested_k": cfg.cluster_k_value}
+            _note_reduced_k(cfg, trainer.cluster_result.k, dataset, out)
         if not cfg.resume:
             _write_text(run_dir / "config.json", json.dumps(resolved, indent=2))
         logger = MetricLogger(run_dir, resolved, use_wandb=cfg.wandb, entity=cfg.entity,
