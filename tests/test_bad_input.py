@@ -1,6 +1,7 @@
 """Bad input gets one line naming the flag / file / array, exit code 2, and nothing on disk:
 corrupt arrays inside readable npz / hdf5 files, presets that raise, out-of-range numbers,
-non-finite floats, misspelt task names (issue 19's cases 1, 2, 3, 7, 8, 9, 10)."""
+non-finite floats, misspelt task names, a wrong observation width offline, episodes shorter
+than the chunk (issue 19's cases 1-5 and 7-10)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ def _fails(capsys, save: pathlib.Path, argv: list[str], *words: str) -> str:
     return lines[0]
 
 
-def _ogbench_npz(path: pathlib.Path) -> pathlib.Path:
+def _ogbench_npz(path: pathlib.Path, width: int = 28) -> pathlib.Path:
     rng = np.random.default_rng(0)
     n = 40
-    np.savez(path, observations=rng.normal(size=(n, 28)).astype(np.float32),
+    np.savez(path, observations=rng.normal(size=(n, width)).astype(np.float32),
              actions=rng.uniform(-0.5, 0.5, size=(n, 5)).astype(np.float32),
              terminals=np.tile(np.arange(10) == 9, 4), qpos=rng.normal(size=(n, 19)))
     return path
@@ -56,6 +57,14 @@ def test_corrupt_array_inside_an_npz(tmp_path, capsys):
     _fails(capsys, tmp_path / "runs", ["--env_name=cube-single-play-singletask-task1-v0",
                                        f"--dataset_path={p}", "--offline_steps=1"],
            str(p), "`observations`", "unreadable")
+
+
+def test_ogbench_name_with_the_wrong_observation_width_offline_only(tmp_path, capsys):
+    p = _ogbench_npz(tmp_path / "cube27.npz", width=27)
+    _fails(capsys, tmp_path / "runs", ["--env_name=cube-single-play-singletask-task1-v0",
+                                       f"--dataset_path={p}", "--online_steps=0",
+                                       "--eval_interval=0"],
+           str(p), "observation dim 27", "(28)")
 
 
 def _robomimic_file(path: pathlib.Path) -> pathlib.Path:
@@ -154,3 +163,29 @@ def test_episodes_shorter_than_the_chunk_fail_before_the_run_folder(tmp_path):
                                          r"\(the longest has 3 steps\)"):
         train(cfg, short)
     assert not (tmp_path / "runs").exists()
+
+
+def test_generated_robomimic_schema_file_loads_under_a_robomimic_name(tmp_path):
+    """The hdf5 ``tper-generate --env lift`` writes names its observation keys in
+    ``env_args['obs_keys']``; the robomimic loader reads those instead of robosuite's."""
+    from envs_mjx import datasets as env_datasets
+    from envs_mjx import registry
+    from tper_jit.cli import parse_args
+    from tper_jit.tasks.datasets import load_dataset
+
+    env = registry.make("lift")
+    rng = np.random.default_rng(0)
+    eps = []
+    for _ in range(3):
+        n = 12
+        eps.append(dict(obs=rng.normal(size=(n + 1, 19)), actions=rng.uniform(-1, 1, (n, 5)),
+                        rewards=np.eye(n)[-1], qpos=rng.normal(size=(n + 1, 13)),
+                        qvel=rng.normal(size=(n + 1, 12)), strategy=0, tier=0, fail_mode=0,
+                        success=np.eye(n + 1)[-1].astype(bool)))
+    meta = {"env_name": "lift", "type": "envs_mjx", "obs_keys": [k for k, _ in env.obs_layout()]}
+    path = tmp_path / "lift-oracle.hdf5"
+    env_datasets.write_robomimic_hdf5(str(path), eps, env.obs_layout(), meta, env.xml, set())
+    cfg = parse_args(["--env_name=lift-mh-low_dim", f"--dataset_path={path}"])
+    ds = load_dataset(cfg)
+    assert ds.obs_dim == 19 and len(ds) == 36
+    np.testing.assert_allclose(ds.observations[:12], eps[0]["obs"][:12], rtol=1e-6)

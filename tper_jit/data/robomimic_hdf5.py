@@ -172,9 +172,20 @@ def _validate_demo(path: str, demo: h5py.Group, obs_keys: Sequence[str]
     return t, sum(widths.values()), act.shape[1]
 
 
+def _file_obs_keys(f: h5py.File) -> tuple[str, ...]:
+    """The file's own observation keys (``env_args['obs_keys']``), else robomimic's."""
+    try:
+        keys = json.loads(f["data"].attrs.get("env_args", "{}")).get("obs_keys")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        keys = None
+    if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+        return tuple(keys)
+    return DEFAULT_LOW_DIM_KEYS
+
+
 def load_robomimic_hdf5(path: str | os.PathLike, *, env_name: str = "",
                         filter_key: str | None = None,
-                        obs_keys: Sequence[str] = DEFAULT_LOW_DIM_KEYS, sparse: bool = False,
+                        obs_keys: Sequence[str] | None = None, sparse: bool = False,
                         clip: bool = True, expected_obs_dim: int | None = None,
                         compute_hash: bool = True) -> FlatDataset:
     """Load a robomimic low-dim hdf5 file (see the module docstring for the transforms).
@@ -186,7 +197,9 @@ def load_robomimic_hdf5(path: str | os.PathLike, *, env_name: str = "",
         path: the ``.hdf5`` file.
         env_name: recorded in the metadata and messages (e.g. ``square-mh-low``).
         filter_key: ``mask/<filter_key>`` subset (e.g. ``better``); ``None`` = all demos.
-        obs_keys: low-dim observation keys, concatenated in this order.
+        obs_keys: low-dim observation keys, concatenated in this order; ``None`` = the
+            ``obs_keys`` list in the file's ``data.attrs['env_args']`` when it has one (files
+            ``tper-generate`` writes), else ``DEFAULT_LOW_DIM_KEYS``.
         sparse: r ← −1·[r ≠ 0] after the −1 shift (a no-op for {0, 1} rewards).
         clip: clip actions to ±(1 − 1e−5).
         expected_obs_dim: the environment's observation dim; a mismatch is a ``ValueError``.
@@ -196,14 +209,14 @@ def load_robomimic_hdf5(path: str | os.PathLike, *, env_name: str = "",
         ``FlatDataset`` with N = Σ_i T_i rows over the selected demos.
     """
     path = require_file(path, "robomimic dataset file")
-    obs_keys = tuple(obs_keys)
-    if not obs_keys:
-        raise ValueError(f"{path}: obs_keys is empty")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise ValueError(f"{path}: not a readable hdf5 file ({e})") from e
     with f:
+        obs_keys = tuple(_file_obs_keys(f) if obs_keys is None else obs_keys)
+        if not obs_keys:
+            raise ValueError(f"{path}: obs_keys is empty")
         demos = list_demos(f, path, filter_key)
         lengths = []
         dims = None

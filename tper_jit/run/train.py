@@ -73,6 +73,27 @@ def _online_env(cfg: TrainConfig, task: TaskSpec):
                       dataset_path=cfg.dataset_path or None, simulator=task.simulator)
 
 
+def _check_obs_width(cfg: TrainConfig, task: TaskSpec, venv: Any,
+                     dataset: FlatDataset) -> None:
+    """The dataset's observation width against the task's env, before the run folder: an
+    offline-only host task builds one env just for this (a wrong-width file would otherwise
+    train offline and fail only at its first evaluation, or never)."""
+    env = venv
+    if env is None and task.on_host:
+        env = HostVecEnv(cfg.env_name, 1, seed=cfg.seed, dataset_path=cfg.dataset_path or None,
+                         simulator=task.simulator)
+    if env is None:
+        return
+    try:
+        width = env.episode.observation_size
+    finally:
+        if env is not venv:
+            env.close()
+    if width != dataset.obs_dim:
+        raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
+                         f"{dataset.obs_dim} does not match the {cfg.env_name} env ({width})")
+
+
 def _note_reduced_k(cfg: TrainConfig, k: int, dataset: FlatDataset, out) -> None:
     """A fixed ``--cluster_k`` larger than the distinct episodes is lowered on purpose (empty
     clusters would get sampling weight); say so once, config.json records both values."""
@@ -106,10 +127,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
     venv = _online_env(cfg, task)
-    if venv is not None and venv.episode.observation_size != dataset.obs_dim:
-        raise ValueError(f"dataset {dataset.meta.sources[0]}: observation dim "
-                         f"{dataset.obs_dim} does not match the {cfg.env_name} env "
-                         f"({venv.episode.observation_size})")
+    _check_obs_width(cfg, task, venv, dataset)
     seed_list = seeds.seed_values(cfg.seed, cfg.num_seeds)
     if cfg.resume:
         run_dir = pathlib.Path(cfg.resume)
