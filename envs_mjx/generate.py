@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "oracles (see `--source ogbench --help`)")
     p.add_argument("--env", default="cube-single-singletask-task1",
                    help=f"one of: {', '.join(registry.ENV_NAMES)}")
-    p.add_argument("--num_episodes", type=int, default=300)
+    p.add_argument("--num_episodes", "--episodes", type=int, default=300,
+                   help="oracle episodes to generate (--episodes is the same flag)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=64, help="episodes per compiled call")
     p.add_argument("--mix", default="1,1,1", help="better,okay,worse proportions")
