@@ -149,7 +149,7 @@ class Driver:
     def _offline_phase(self) -> None:
         cfg = self.cfg
         chunk = seeds.batch_chunk(self.trainer.scan, self.num_seeds, self.mesh, num_static=1)
-        progress = Progress(cfg.offline_steps, "offline", cfg.progress)
+        progress = Progress(cfg.offline_steps, "offline", cfg.progress, start=self.pos.done)
         while self.pos.phase == "offline" and self.pos.done < cfg.offline_steps:
             length = min(cfg.log_interval, cfg.offline_steps - self.pos.done)
             t0 = time.perf_counter()
@@ -205,7 +205,7 @@ class Driver:
             scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config,
                                                        self.venv, self.task.rewards)
             chunk = seeds.batch_chunk(scan, self.num_seeds, self.mesh)
-        progress = Progress(cfg.online_steps, "online", cfg.progress)
+        progress = Progress(cfg.online_steps, "online", cfg.progress, start=self.pos.done)
         plots = self.run_dir / "plots"
         while self.pos.done < cfg.online_steps:
             t0 = time.perf_counter()

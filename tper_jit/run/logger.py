@@ -45,24 +45,34 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def _short(key: str) -> str:
+    """Progress-line name of a metric: the agent's losses by their last part, env and
+    evaluation metrics with their prefix (``env/success_rate`` vs ``eval/success_rate``)."""
+    head, _, _ = key.partition("/")
+    return key if head in ("env", "eval") else key.split("/")[-1]
+
+
 class Progress:
     """A one-line progress report on stderr: steps, rate, ETA and a few metrics."""
 
-    def __init__(self, total: int, phase: str, enabled: bool = True, stream=None):
+    def __init__(self, total: int, phase: str, enabled: bool = True, stream=None,
+                 start: int = 0):
         self.total, self.phase, self.enabled = total, phase, enabled
         self.stream = stream
-        self.t0 = time.perf_counter()
-        self.start_step = None
+        self.begin, self.t_begin = start, time.perf_counter()
+        self.start_step, self.t0 = None, self.t_begin
 
     def update(self, step: int, metrics: dict[str, float], keys: tuple[str, ...] = ()) -> str:
         now = time.perf_counter()
         if self.start_step is None:
+            # the first chunk includes its compilation: a pessimistic rate, refined from the
+            # second row on (measured from the end of the first chunk)
             self.start_step, self.t0 = step, now
-            rate = float("nan")
+            rate = (step - self.begin) / max(now - self.t_begin, 1e-9)
         else:
             rate = (step - self.start_step) / max(now - self.t0, 1e-9)
-        eta = max(self.total - step, 0) / rate if rate and rate > 0 else float("nan")
-        shown = " ".join(f"{k.split('/')[-1]}={metrics[k]:.4g}" for k in keys if k in metrics)
+        eta = max(self.total - step, 0) / rate if rate > 0 else float("nan")
+        shown = " ".join(f"{_short(k)}={metrics[k]:.4g}" for k in keys if k in metrics)
         line = (f"[{self.phase}] {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
                 f"| {rate:.1f} steps/s | ETA {_fmt_time(eta)} | {shown}")
         if self.enabled:
