@@ -1,4 +1,12 @@
-"""The benchmark entry point runs end to end (tiny sizes) so it cannot rot unnoticed."""
+"""The benchmark entry point runs end to end (tiny sizes) so it cannot rot unnoticed.
+
+The sampler and update benches run in CI; the online, per-agent and seeds benches compile
+whole trainer programs (minutes on two cores) and are in the slow tier: run
+``python3 -m pytest -q -m slow tests/test_bench.py`` before spending device time on the
+benchmarks (README "Benchmarks").
+"""
+
+import pytest
 
 from tper_jit.bench.__main__ import main as bench_main
 from tper_jit.bench.sampler import add_arguments, run
@@ -19,8 +27,6 @@ def test_sampler_bench_runs_and_reports_ratios(capsys):
 
 
 def test_bench_cli_rejects_unknown_benchmark(capsys):
-    import pytest
-
     with pytest.raises(SystemExit):
         bench_main(["nope"])
     assert "invalid choice" in capsys.readouterr().err
@@ -39,6 +45,7 @@ def test_update_bench_runs_tiny():
     assert "agents" not in out
 
 
+@pytest.mark.slow
 def test_update_bench_agent_rows_run_tiny(capsys):
     import argparse
 
@@ -61,6 +68,7 @@ def test_update_bench_agent_rows_run_tiny(capsys):
     assert "acfql-transformer (d 8, 1 blk)" in printed  # the critic size flags reach the row
 
 
+@pytest.mark.slow
 def test_online_bench_runs_tiny():
     import argparse
 
@@ -74,6 +82,7 @@ def test_online_bench_runs_tiny():
     assert out["fused_grad"] > 0 and out["host_grad"] > 0
 
 
+@pytest.mark.slow
 def test_seeds_bench_runs_tiny_and_reports_per_seed_ratios(capsys):
     out = bench_main(["seeds", "--seeds", "1", "2", "--steps", "3", "--hidden", "8",
                       "--batch", "8", "--rows", "400", "--repeats", "1", "--num-envs", "2"])

@@ -188,6 +188,7 @@ REGRESSION = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a regression guard for one jax version's CPU deadlock (~1 min)
 @pytest.mark.timeout(400)
 def test_batch512_scanned_vmapped_step_finishes():
     """jit(scan(vmap(mjx.step))) at batch 512 must finish (jax 0.10.x deadlocked here on CPU;

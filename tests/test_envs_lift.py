@@ -17,6 +17,9 @@ def episodes():
     return generate.generate_episodes("lift", 192, seed=0, batch=BATCH, progress=False)
 
 
+# lift is cube-single's MJCF with the pick-and-place oracle stopped after the lift; its
+# tiers and files (two minutes of oracle rollouts) are in the slow tier, cube-single's in CI
+@pytest.mark.slow
 def test_lift_oracle_tiers(episodes):
     eps, env = episodes
     succ = np.array([e["success"].any() for e in eps])
@@ -37,6 +40,7 @@ def test_lift_oracle_tiers(episodes):
             assert len(e["actions"]) == env.episode_length and e["truncated"][-1]
 
 
+@pytest.mark.slow
 def test_lift_files(episodes, tmp_path):
     eps, env = episodes
     paths = generate.write_all(str(tmp_path), "lift", eps, env, 0.1, seed=0, plot=False)

@@ -87,6 +87,7 @@ def _check_episodes(eps, env, task):
         np.testing.assert_array_equal(e["success"], lights.sum(1) == 0)
 
 
+@pytest.mark.slow  # an oracle compile of its own (~1 min); 3x3 covers the buttons oracle in CI
 def test_4x4_reset_step_vmap_and_better_tier(better_episodes):
     eps, env = better_episodes
     assert env.name == ENV and env.episode_length == 500

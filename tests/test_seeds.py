@@ -20,7 +20,7 @@ from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-ONLINE = {"env_name": "reach", "offline_steps": 25, "online_steps": 16, "log_interval": 10,
+ONLINE = {"env_name": "reach", "offline_steps": 20, "online_steps": 16, "log_interval": 10,
           "num_envs": 2, "horizon_length": 2, "eval_interval": 16, "eval_episodes": 2,
           "start_training": 4, "ptr_warmup_steps": 6, "use_ptr_backward": True,
           "use_ptr_online_priority": True, "buffer_size": 400, "wandb": False,
@@ -46,10 +46,10 @@ def runs(tmp_path_factory):
     real = seeds.batch_chunk
 
     def counting(fn, num_seeds, mesh=None, num_static=0, **kw):
-        # the offline scan takes the chunk length as a static argument: two lengths here
-        n = 2 if num_static else 1
-        TRACED.setdefault("max_traces", []).append(n)
-        return real(chex.assert_max_traces(fn, n=n), num_seeds, mesh, num_static, **kw)
+        # every chunk of a phase has the same length here (the offline scan takes it as a
+        # static argument): one trace per chunk function and run
+        TRACED.setdefault("max_traces", []).append(num_static)
+        return real(chex.assert_max_traces(fn, n=1), num_seeds, mesh, num_static, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
         TRACED["phases"] = probe(mp)
@@ -93,7 +93,7 @@ def test_seed_s_of_the_vmapped_run_equals_a_single_run(runs):
         np.testing.assert_allclose(np.asarray(x[1]), np.asarray(y), rtol=2e-4, atol=2e-5)
     a = _rows(multi.run_dir / "seeds" / "seed6" / "metrics.jsonl")
     b = _rows(single.run_dir / "metrics.jsonl")
-    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20, 25, 33, 41]
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [10, 20, 28, 36]
     for ra, rb in zip(a, b, strict=True):
         assert ra.keys() == rb.keys()
         for k in ra:
@@ -183,12 +183,12 @@ def test_tper_plot_draws_one_curve_per_seed_of_a_multi_seed_run(runs, tmp_path, 
     assert "  3  " in capsys.readouterr().out  # n = 3 curves in the group
 
 
-def test_each_chunk_function_compiles_once_per_chunk_length(runs):
-    """Over both runs of the fixture (offline chunks of 10, 10, 5 steps; two online chunks;
-    evaluations in both phases) the offline chunk is traced once per length and the online
-    chunk once: nothing in the loop retraces per call (``chex.assert_max_traces`` raises in
-    the fixture otherwise).  Both runs went through the counted chunks of both phases."""
+def test_each_chunk_function_compiles_once(runs):
+    """Over both runs of the fixture (two offline chunks, two online chunks, evaluations in
+    both phases) the offline chunk and the online chunk are traced once each: nothing in the
+    loop retraces per call (``chex.assert_max_traces(n=1)`` raises in the fixture otherwise).
+    Both runs went through the counted chunks of both phases (one with the static length)."""
     multi, single = runs
-    assert sorted(TRACED["max_traces"]) == [1, 1, 2, 2]
+    assert sorted(TRACED["max_traces"]) == [0, 0, 1, 1]
     for r in (multi, single):
-        assert [m["step"] for m in r.metrics] == [10, 20, 25, 33, 41]
+        assert [m["step"] for m in r.metrics] == [10, 20, 28, 36]
