@@ -2,8 +2,8 @@
 
 The scene is the gripper alone (no objects, no fixtures), so MJX runs no collision code:
 ``jit(step)`` compiles in about half the time of ``lift`` and runs several times faster on
-CPU. It is the task of the trainer's own end-to-end tests and a quick check of an install
-(``tper-train --env_name=reach``); it is not a benchmark anyone reports on.
+CPU. It is the task of the trainer's own end-to-end tests and of a quick end-to-end check of
+an install (docs/envs.md); it is not a benchmark anyone reports on.
 
 Reset: hand at ``HAND_HOME`` +- 3 cm, goal uniform in the box ``GOAL_LO``..``GOAL_HI``.
 Observation (15): gripper block (``MjxEnv.arm_obs``, 9), goal position (3), goal minus
