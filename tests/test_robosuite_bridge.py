@@ -92,10 +92,14 @@ def test_routing(tmp_path):
     bad.write_text("not hdf5")
     for name, path in (("lift", mjx), ("my-lift", mjx), ("lift-ph-low", mjx),
                        ("lift-ph-low", str(bad)), ("lift-ph-image", None),
-                       ("my-lift", str(tmp_path / "missing.hdf5")), ("my-lift", None),
+                       ("my-lift", str(tmp_path / "missing.hdf5")),
                        ("cube-single-singletask-task1", str(tmp_path / "x.npz"))):
         assert not robosuite_env.is_robosuite_task(name, path)
         assert resolve(name, path, robosuite_ok=True).simulator in ("mjx", "none")
+    # a name of no known kind and no file to read is refused (one line, closest names)
+    assert not robosuite_env.is_robosuite_task("my-lift", None)
+    with pytest.raises(ValueError, match="'my-lift' is not a known task.*did you mean"):
+        resolve("my-lift", None, robosuite_ok=True)
     assert robosuite_env.dataset_path_of(NAME, None).endswith("lift/ph/low_dim_v15.hdf5")
     assert robosuite_env.dataset_path_of("my-lift", lift) == lift
 
