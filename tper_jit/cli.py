@@ -72,16 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse_args(argv)
         if cfg.resume:
             cfg = _resume_config(cfg, argv)
-            resume.check_compatible(cfg)  # folder, config, checkpoint: before any data
         registry.agent_config(cfg)  # validate the agent overrides before loading anything
     except (ValueError, FileNotFoundError) as e:
         print(f"tper-train: error: {e}", file=sys.stderr)
         return 2
+    try:
+        train(cfg)  # --resume: folder, config and checkpoint are checked before any data
     except resume.RunComplete as e:
         print(f"tper-train: {e}", file=sys.stderr)
         return 0
-    try:
-        train(cfg)
     except (ValueError, FileNotFoundError, OSError) as e:
         print(f"tper-train: error: {e}", file=sys.stderr)
         return 2

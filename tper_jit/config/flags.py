@@ -161,17 +161,17 @@ def coerce(value: Any, annotation: Any, flag: str) -> Any:
         if annotation is int or annotation == "int":
             return int(float(value)) if "e" in value.lower() else int(value)
         if annotation is float or annotation == "float":
-            return _finite(float(value), flag)
-        if origin is tuple or annotation is tuple or str(annotation).startswith("tuple"):
+            number = float(value)
+        elif origin is tuple or annotation is tuple or str(annotation).startswith("tuple"):
             parts = [p for p in value.strip("()[] ").split(",") if p.strip()]
             return tuple(int(p) for p in parts)
+        else:
+            return value
     except OverflowError:  # int(float("1e400")): inf has no integer value
         raise ValueError(f"--{flag}: {value!r} is out of range for an integer") from None
-    except ValueError as e:
-        if "finite" in str(e):
-            raise
+    except ValueError:
         raise ValueError(f"--{flag}: cannot read {value!r} as {annotation}") from None
-    return value
+    return _finite(number, flag)
 
 
 def _finite(x: float, flag: str) -> float:

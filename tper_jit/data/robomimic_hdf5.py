@@ -47,6 +47,7 @@ ROBOMIMIC_EPISODE_LIMITS = {"lift": 300, "can": 300, "square": 400, "transport":
                             "tool_hang": 1000}
 DATASET_TYPES = ("ph", "mh", "mg", "paired")
 _OBS_TYPES = {"low": "low_dim", "low_dim": "low_dim", "lowdim": "low_dim", "image": "image"}
+OBS_TYPE_NAMES = tuple(_OBS_TYPES)  # the spellings of the name's last part
 
 
 class RobomimicName(NamedTuple):

@@ -26,7 +26,7 @@ import difflib
 
 from envs_mjx import registry as mjx_registry
 from tper_jit import data
-from tper_jit.data.robomimic_hdf5 import DATASET_TYPES
+from tper_jit.data.robomimic_hdf5 import DATASET_TYPES, OBS_TYPE_NAMES
 from tper_jit.tasks import mjx_tasks, robosuite_env
 
 SIMULATORS = ("mjx", "ogbench-host", "robosuite-host", "none")
@@ -110,7 +110,7 @@ def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False
     hdf5 = bool(path and path.endswith(HDF5_SUFFIXES))
     parts = env_name.split("-")
     if (len(parts) == 3 and parts[0] in data.ROBOMIMIC_EPISODE_LIMITS
-            and parts[2] in ("low", "low_dim", "lowdim", "image")):
+            and parts[2] in OBS_TYPE_NAMES):
         try:  # robomimic-shaped: a misspelt part must not run under the wrong name
             data.parse_robomimic_env_name(env_name)
         except ValueError as e:
