@@ -124,6 +124,15 @@ class MjxEnv:
         starts = [scene.ARM_NQ + 7 * i for i in range(self.n_objects)]
         return np.array([qpos[a : a + 2] for a in starts]).reshape(-1, 2)
 
+    # ----- videos (envs_mjx/render.py) ---------------------------------------------------
+    def frame_extras(self, state: State) -> jax.Array:
+        """(E,) float32 task state that the physics does not show (E = 0 here); recorded per
+        frame of a video and handed to ``paint``."""
+        return jnp.zeros((0,), jnp.float32)
+
+    def paint(self, model: mujoco.MjModel, extras: np.ndarray) -> None:
+        """Recolour ``model``'s geoms (a copy) for one frame from ``frame_extras``."""
+
     # ----- the contract ------------------------------------------------------------------
     def reset(self, key: jax.Array) -> State:  # pragma: no cover - abstract
         raise NotImplementedError

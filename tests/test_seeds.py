@@ -54,7 +54,8 @@ def runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         TRACED["phases"] = probe(mp)
         mp.setattr(seeds, "batch_chunk", counting)
-        multi = train(_cfg(tmp, num_seeds=3, seed=5), ds)
+        # videos on in the multi-seed run only: seed 6 must still equal the single run
+        multi = train(_cfg(tmp, num_seeds=3, seed=5, video_episodes=1, video_frame_skip=2), ds)
         chex.clear_trace_counter()  # chex counts per source footprint: the runs share code
         single = train(_cfg(tmp, seed=6), ds)
     chex.clear_trace_counter()
@@ -67,6 +68,15 @@ TRACED: dict = {}
 def test_offline_and_mjx_online_chunks_trace_the_one_learn_step(runs):
     # vmapped and single-seed programs, offline chunk and MJX iteration: one function
     assert sorted(set(TRACED["phases"])) == ["offline_agent", "online_agent"]
+
+
+def test_video_of_the_first_seed_at_each_evaluation(runs):
+    multi, single = runs
+    videos = sorted((multi.run_dir / "videos").iterdir())
+    evals = [r["step"] for r in multi.metrics if "eval/success_rate" in r]
+    assert [v.stem for v in videos] == [f"eval_{s:08d}" for s in evals]
+    assert all(v.suffix in (".mp4", ".gif") and v.stat().st_size > 1000 for v in videos)
+    assert not (single.run_dir / "videos").exists()
 
 
 def test_vmapped_seeds_differ(runs):

@@ -138,6 +138,10 @@ def task_start(task_id: int, n: int = N) -> np.ndarray:
     return (s @ toggle_matrix(n) % 2).astype(bool)
 
 
+LIT_RGBA = (0.95, 0.85, 0.2, 1.0)
+UNLIT_RGBA = (0.35, 0.35, 0.4, 1.0)
+
+
 class PuzzleEnv(core.MjxEnv):
     """Lights-out n x n (3 or 4) with push buttons; see the module docstring."""
 
@@ -211,3 +215,12 @@ class PuzzleEnv(core.MjxEnv):
 
     def plot_points(self, qpos: np.ndarray) -> np.ndarray:
         return self._xy
+
+    def frame_extras(self, state: core.State) -> jax.Array:
+        return state.info["lights"].astype(jnp.float32)
+
+    def paint(self, model, extras: np.ndarray) -> None:
+        # the lights live in info, not in physics: a lit button is drawn yellow, an unlit grey
+        for i, lit in enumerate(extras):
+            gid = model.geom(f"button{i}_geom").id
+            model.geom_rgba[gid] = LIT_RGBA if lit > 0.5 else UNLIT_RGBA

@@ -66,6 +66,8 @@ class TrainConfig:
     eval_interval: int = 100_000  # steps between evaluations (0 = never)
     eval_episodes: int = 50  # episodes per evaluation
     eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
+    video_episodes: int = 0  # extra evaluation episodes rendered to RUN_DIR/videos (QC)
+    video_frame_skip: int = 3  # env steps per video frame (QC)
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
     progress: bool = True  # progress line with steps/s and ETA on stderr
     # -- seeds, checkpoints, devices --------------------------------------------------------
@@ -85,6 +87,8 @@ class TrainConfig:
         _positive(self, "eval_interval", allow_zero=True)
         _positive(self, "eval_episodes")
         _positive(self, "eval_envs", allow_zero=True)
+        _positive(self, "video_episodes", allow_zero=True)
+        _positive(self, "video_frame_skip")
         _positive(self, "utd_ratio")
         _positive(self, "num_envs")
         _positive(self, "start_training", allow_zero=True)

@@ -78,6 +78,7 @@ class Driver:
     task: TaskSpec | None = None  # what kind of task (simulator, reward rule)
     venv: Any = None  # MJX ChunkedVecEnv (or host_env.HostVecEnv) for the online phase
     evaluate: Callable | None = None  # (agents, step) -> per-seed rows (loop/evaluate.py)
+    video: Callable | None = None  # (agent of the first seed, step) -> file (loop/video.py)
     mesh: Any = None
     pos: Position = dataclasses.field(default_factory=Position)
     rows: list = dataclasses.field(default_factory=list)
@@ -91,6 +92,13 @@ class Driver:
     # -- loop pieces -----------------------------------------------------------------------
     def _evaluate(self, agent: Any, step: int) -> list[dict[str, float]]:
         return self.evaluate(agent, step)
+
+    def _record_video(self, step: int) -> None:
+        if self.video is None:
+            return
+        path = self.video(seeds.index(self.rest.agent, 0, self.num_seeds), step)
+        if path is not None:
+            self.logger.log_video("eval/video", path, step)
 
     def _check_finite(self, step: int, rows: list[dict[str, float]]) -> None:
         for s, row in enumerate(rows):
@@ -163,6 +171,7 @@ class Driver:
             evals = None
             if self.has_eval and cfg.eval_interval and due:
                 evals = self._evaluate(self.rest.agent, done)
+                self._record_video(done)
                 while self.pos.next_eval <= done:
                     self.pos.next_eval += cfg.eval_interval
             for s, row in enumerate(rows):
@@ -224,6 +233,7 @@ class Driver:
             evals = None
             if self.has_eval and cfg.eval_interval and due:
                 evals = self._evaluate(self.rest.agent, step)
+                self._record_video(step)
                 while self.pos.next_eval <= env_steps:
                     self.pos.next_eval += cfg.eval_interval
                 if scfg.kind == "tper":

@@ -174,6 +174,13 @@ class MetricLogger:
 
             self.wandb_run.log({key: wandb.Image(str(path))}, step=int(step))
 
+    def log_video(self, key: str, path: pathlib.Path, step: int) -> None:
+        if self.wandb_run is not None:
+            import wandb
+
+            fmt = pathlib.Path(path).suffix.lstrip(".")
+            self.wandb_run.log({key: wandb.Video(str(path), format=fmt)}, step=int(step))
+
     def close(self) -> None:
         if self.wandb_run is not None:
             self.wandb_run.finish()

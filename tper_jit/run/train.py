@@ -27,6 +27,7 @@ from tper_jit.data.common import FlatDataset, check_chunk_length
 from tper_jit.loop import seeds
 from tper_jit.loop.evaluate import build_evaluator
 from tper_jit.loop.offline import make_offline_trainer
+from tper_jit.loop.video import build_video_recorder
 from tper_jit.run import checkpoint, driver, resume
 from tper_jit.run.logger import MetricLogger, make_run_dir
 from tper_jit.tasks import datasets, mjx_tasks
@@ -159,6 +160,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         if cluster_png is not None and not cfg.resume:
             logger.log_image("cluster/offline/plot", cluster_png, 0)
         evaluate = build_evaluator(cfg, task, trainer.agent_config, seed_list, eval_fn)
+        video = build_video_recorder(cfg, task, trainer.agent_config, seed_list[0], run_dir,
+                                     out=out)
         offline = trainer.init_state.replay.store.offline
         rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
         mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
@@ -167,7 +170,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
             cfg=cfg, task=task, trainer=trainer, offline=offline, rest=rest,
             seed_list=seed_list, logger=logger, seed_loggers=seed_loggers,
             ckpt=checkpoint.RunCheckpointer(run_dir, keep=cfg.keep_checkpoints),
-            run_dir=run_dir, venv=venv, evaluate=evaluate, mesh=mesh, out=out,
+            run_dir=run_dir, venv=venv, evaluate=evaluate, video=video, mesh=mesh, out=out,
             pos=resume.Position(next_eval=cfg.eval_interval, next_save=cfg.save_interval))
         guard.driver = drv
         if cfg.resume:
@@ -193,6 +196,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
               f"  config:     {run_dir / 'config.json'}"
               + (f"\n  clusters:   {cluster_png}" if cluster_png else "")
               + (f"\n  plots:      {run_dir / 'plots'}" if (run_dir / "plots").is_dir() else "")
+              + (f"\n  videos:     {run_dir / 'videos'}" if (run_dir / "videos").is_dir() else "")
               + (f"\n  checkpoint: {ckpt_dir} (agent; orbax)" if ckpt_dir else "")
               + f"\n  resume:     {drv.ckpt.path} (full state; tper-train --resume {run_dir})"
               + f"\n  curves:     tper-plot {run_dir}", file=out)

@@ -1,0 +1,117 @@
+"""Evaluation videos: the recording rollout plays the evaluation's episodes, headless
+rendering gives changing frames, both encoders write readable files, the puzzle lights are
+painted, and failures become one line instead of a crash."""
+
+import jax
+import numpy as np
+import pytest
+from test_evaluation import oracle_policy
+
+from envs_mjx import registry, render
+from envs_mjx.wrappers import ChunkedVecEnv, EpisodeWrapper
+from tper_jit.loop.video import VideoRecorder, tile
+from tper_jit.tasks.evaluation import make_evaluate
+
+M, TIER = 6, 1
+pytestmark = pytest.mark.skipif(render.check_rendering() is not None,
+                                reason=str(render.check_rendering()))
+
+
+@pytest.fixture(scope="module")
+def reach_recording():
+    base = registry.make("reach")
+    record = render.make_recorder(EpisodeWrapper(base), 1, M, oracle_policy(base, TIER))
+    return base, record(None, jax.random.PRNGKey(3))
+
+
+def test_recording_plays_the_evaluations_episodes(reach_recording):
+    # same key, same policy: the recorder's episodes are the evaluation's, step for step
+    base, rec = reach_recording
+    res = make_evaluate(ChunkedVecEnv(base, M), 1, policy=oracle_policy(base, TIER))(
+        None, jax.random.PRNGKey(3))
+    valid = np.asarray(rec.valid)
+    lengths = valid.sum(1) - 1  # frame 0 is the reset state
+    assert float(res["eval/episode.length"]) == pytest.approx(lengths.mean())
+    assert float(res["eval/success_rate"]) == pytest.approx(np.asarray(rec.success).mean())
+    assert 0 < np.asarray(rec.success).mean()  # the okay tier succeeds on most episodes
+    # valid frames are a prefix; after the end the state is frozen
+    for i in range(M):
+        n = valid[i].sum()
+        assert valid[i, :n].all() and not valid[i, n:].any()
+        assert np.array_equal(np.asarray(rec.qpos[i, n:]), np.repeat(rec.qpos[i, n - 1:n],
+                                                                      valid.shape[1] - n, 0))
+
+
+def test_two_episode_video_renders_changing_frames(reach_recording, tmp_path):
+    base, rec = reach_recording
+    clips = []
+    for i in range(2):
+        idx = render.episode_frames(rec, i, 3)
+        assert idx[0] == 0 and idx[-1] == np.flatnonzero(np.asarray(rec.valid[i]))[-1]
+        assert np.all(np.diff(idx)[:-1] == 3)
+        frames = render.render_frames(base, rec.qpos[i][idx], rec.extras[i][idx])
+        assert frames.shape == (len(idx), render.HEIGHT, render.WIDTH, 3)
+        assert frames.dtype == np.uint8
+        # the gripper moves: consecutive frames differ, and not only by a few pixels
+        diffs = [np.abs(frames[t + 1].astype(int) - frames[t]).sum() for t in range(3)]
+        assert min(diffs) > 0 and np.abs(frames[-1].astype(int) - frames[0]).mean() > 0.05
+        clips.append(frames)
+    grid = tile(clips)
+    assert grid.shape == (max(map(len, clips)), render.HEIGHT, 2 * render.WIDTH, 3)
+    short = int(np.argmin([len(c) for c in clips]))
+    # the shorter episode holds its last frame in its cell
+    cell = grid[:, :, short * render.WIDTH:(short + 1) * render.WIDTH]
+    assert np.array_equal(cell[-1], clips[short][-1])
+
+    from PIL import Image
+
+    gif = render.write_video(grid, tmp_path / "v", fmt="gif")
+    assert gif.name == "v.gif" and not list(tmp_path.glob("*.tmp.*"))
+    with Image.open(gif) as im:
+        assert im.n_frames == len(grid)
+    if render.mp4_available():
+        import imageio.v2 as imageio
+
+        mp4 = render.write_video(grid, tmp_path / "v", fmt="mp4")
+        back = np.stack(imageio.mimread(mp4))
+        assert back.shape == grid.shape
+        # lossy codec: close to the source frames, and the frames still change
+        assert np.abs(back.astype(int) - grid).mean() < 8
+        assert np.abs(back[-1].astype(int) - back[0]).mean() > 0.05
+
+
+def test_puzzle_lights_are_painted():
+    env = registry.make("puzzle-3x3-singletask-task1")
+    q = np.zeros((2, env.mj_model.nq))
+    q[:, 2] = 0.15
+    lights = np.zeros((2, env.n_buttons), np.float32)
+    lights[1] = 1.0
+    frames = render.render_frames(env, q, lights)
+    assert np.abs(frames[1].astype(int) - frames[0]).sum() > 1000
+    # the env's own model is untouched (the renderer paints a copy)
+    gid = env.mj_model.geom("button0_geom").id
+    before = env.mj_model.geom_rgba[gid].copy()
+    render.render_frames(env, q[1:], lights[1:])
+    assert np.array_equal(env.mj_model.geom_rgba[gid], before)
+
+
+def test_a_failing_video_is_one_line_and_the_run_goes_on(tmp_path, capsys):
+    def broken(agent, step):
+        raise render.RenderUnavailable("rendering is not available (test)")
+
+    rec = VideoRecorder(broken, tmp_path / "videos")
+    assert rec(None, 10) is None and rec(None, 20) is None  # said once, then off
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "step 10" in err[0] and "continuing without videos" in err[0]
+    assert not (tmp_path / "videos").exists()
+
+
+def test_video_flags_are_validated():
+    from tper_jit.cli import parse_args
+
+    with pytest.raises(ValueError, match="video_frame_skip"):
+        parse_args(["--video_frame_skip=0"])
+    with pytest.raises(ValueError, match="video_episodes"):
+        parse_args(["--video_episodes=-1"])
+    cfg = parse_args(["--video_episodes=2", "--video_frame_skip=5"])
+    assert (cfg.video_episodes, cfg.video_frame_skip) == (2, 5)
