@@ -115,3 +115,25 @@ def test_video_flags_are_validated():
         parse_args(["--video_episodes=-1"])
     cfg = parse_args(["--video_episodes=2", "--video_frame_skip=5"])
     assert (cfg.video_episodes, cfg.video_frame_skip) == (2, 5)
+
+
+def test_ogbench_host_env_episode_frames():
+    from tper_jit.loop.video import host_episode_frames
+    from tper_jit.tasks.host_env import HostVecEnv
+
+    venv = HostVecEnv("cube-single-play-singletask-task1-v0", 1, seed=0)
+    try:
+        rng = np.random.default_rng(0)
+        calls = []
+
+        def policy(ob, call):
+            calls.append(call)
+            return rng.uniform(-1, 1, 2 * 5)
+
+        frames = host_episode_frames(venv.envs[0], policy, 7, 2, frame_skip=4)
+        limit = venv.episode.episode_length  # 200 steps: random actions never solve it
+        assert frames.shape[0] == 1 + limit // 4 and frames.shape[-1] == 3
+        assert calls == list(range(limit // 2))
+        assert np.abs(frames[-1].astype(int) - frames[0]).mean() > 0.05
+    finally:
+        venv.close()

@@ -99,36 +99,47 @@ def _mjx_clips(cfg: Any, acfg: Any, seed: int) -> Callable[[Any, int], list[np.n
     return clips
 
 
+def host_episode_frames(gym_env: Any, policy: Callable[[np.ndarray, int], np.ndarray],
+                        reset_seed: int, horizon_exec: int, frame_skip: int) -> np.ndarray:
+    """One episode of a gymnasium env drawn with its own ``render()``: frames ``(T, H, W, 3)``
+    of the reset state, every ``frame_skip``-th step and the last step (QC's rule).
+    ``policy(obs (D,), call index) -> actions (H · A,)``, executed open-loop per chunk."""
+    ob, _ = gym_env.reset(seed=int(reset_seed))
+    frames, t, call, done = [gym_env.render()], 0, 0, False
+    while not done:
+        chunk = np.asarray(policy(ob, call)).reshape(horizon_exec, -1)
+        for a in chunk:
+            ob, _, term, trunc, _ = gym_env.step(np.clip(a, -1.0, 1.0))
+            t += 1
+            done = bool(term or trunc)
+            if done or t % max(frame_skip, 1) == 0:
+                frames.append(gym_env.render())
+            if done:
+                break
+        call += 1
+    return np.stack(frames).astype(np.uint8)
+
+
 def _ogbench_clips(cfg: Any, acfg: Any, seed: int) -> Callable[[Any, int], list[np.ndarray]]:
     from tper_jit.tasks.host_env import HostVecEnv
 
     venv = HostVecEnv(cfg.env_name, 1, seed=seed, dataset_path=cfg.dataset_path or None)
-    gym_env = venv.envs[0]
     h = registry.exec_horizon(acfg)
     act = jax.jit(registry.act_fn(acfg, evaluation=True))
     base = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
-    skip = max(cfg.video_frame_skip, 1)
 
     def clips(agent, step):
-        key = jax.random.fold_in(base, step)
         out = []
         for i in range(cfg.video_episodes):
+            key = jax.random.fold_in(jax.random.fold_in(base, step), i)
+
+            def policy(ob, call, key=key):
+                obs = jnp.asarray(ob[None], jnp.float32)
+                return np.asarray(act(agent, obs, jax.random.fold_in(key, call)))
+
             reset = np.random.SeedSequence([seed, 4, step, i]).generate_state(1)[0]
-            ob, _ = gym_env.reset(seed=int(reset))
-            frames, t, call, done = [gym_env.render()], 0, 0, False
-            while not done:
-                k = jax.random.fold_in(jax.random.fold_in(key, i), call)
-                chunk = np.asarray(act(agent, jnp.asarray(ob[None], jnp.float32), k))
-                for a in chunk.reshape(h, -1):
-                    ob, _, term, trunc, _ = gym_env.step(np.clip(a, -1.0, 1.0))
-                    t += 1
-                    done = bool(term or trunc)
-                    if done or t % skip == 0:
-                        frames.append(gym_env.render())
-                    if done:
-                        break
-                call += 1
-            out.append(np.stack(frames).astype(np.uint8))
+            out.append(host_episode_frames(venv.envs[0], policy, reset, h,
+                                           cfg.video_frame_skip))
         return out
 
     return clips
