@@ -22,3 +22,34 @@ def test_first_row_has_a_rate_and_eta_and_names_keep_their_prefix():
     time.sleep(0.05)
     second = p.update(20, {}, ())
     assert float(second.split("|")[1].split()[0]) <= 10 / 0.05  # from the first row on
+
+
+def test_terminal_gets_one_live_bar_and_files_get_plain_lines(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    out = io.StringIO()
+    p = Progress(100, "offline", stream=out, terminal=True)
+    p.update(40, {"eval/success_rate": 0.5}, ("eval/success_rate",))
+    p.update(100, {"eval/success_rate": 0.75}, ("eval/success_rate",))
+    p.close()
+    text = out.getvalue()
+    assert "\x1b[" in text  # drawn with terminal control codes (a redrawn bar)
+    assert "100/100" in text and "eval/success_rate=0.75" in text and "steps/s" in text
+    assert "[offline] 40/100 (40%)" not in text  # not the plain line
+    p.close()  # idempotent
+    plain = io.StringIO()
+    q = Progress(100, "offline", stream=plain)  # a StringIO is no terminal
+    q.update(40, {}, ())
+    q.close()
+    assert plain.getvalue().startswith("[offline] 40/100 (40%)")
+    assert "\x1b[" not in plain.getvalue()
+
+
+def test_a_narrow_terminal_cuts_the_metrics_not_the_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    out = io.StringIO()
+    p = Progress(1000, "online", stream=out, terminal=True)
+    keys = tuple(f"online_agent/critic/loss_{i}" for i in range(8))
+    p.update(500, {k: 1.0 for k in keys}, keys)
+    p.close()
+    last = out.getvalue().split("\r")[-1]
+    assert "[online]" in last and "500/1000" in last and "ETA" in last and "…" in last

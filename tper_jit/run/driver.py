@@ -84,6 +84,7 @@ class Driver:
     rows: list = dataclasses.field(default_factory=list)
     out: Any = None
     _signal: int | None = None
+    _progress: Progress | None = None
 
     @property
     def num_seeds(self) -> int:
@@ -157,7 +158,8 @@ class Driver:
     def _offline_phase(self) -> None:
         cfg = self.cfg
         chunk = seeds.batch_chunk(self.trainer.scan, self.num_seeds, self.mesh, num_static=1)
-        progress = Progress(cfg.offline_steps, "offline", cfg.progress, start=self.pos.done)
+        progress = self._progress = Progress(cfg.offline_steps, "offline", cfg.progress,
+                                             start=self.pos.done)
         while self.pos.phase == "offline" and self.pos.done < cfg.offline_steps:
             length = min(cfg.log_interval, cfg.offline_steps - self.pos.done)
             t0 = time.perf_counter()
@@ -187,6 +189,7 @@ class Driver:
                     self.pos.phase = "done"
                 self._save(done)
             self._after_chunk(done)
+        progress.close()
         if self.pos.phase == "offline":  # --offline_steps=0
             self.pos.phase, self.pos.next_eval = "online", cfg.eval_interval
 
@@ -214,7 +217,8 @@ class Driver:
             scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config,
                                                        self.venv, self.task.rewards)
             chunk = seeds.batch_chunk(scan, self.num_seeds, self.mesh)
-        progress = Progress(cfg.online_steps, "online", cfg.progress, start=self.pos.done)
+        progress = self._progress = Progress(cfg.online_steps, "online", cfg.progress,
+                                             start=self.pos.done)
         plots = self.run_dir / "plots"
         while self.pos.done < cfg.online_steps:
             t0 = time.perf_counter()
@@ -253,6 +257,7 @@ class Driver:
                 self.pos.phase = "done"
                 self._save(step)
             self._after_chunk(step)
+        progress.close()
 
     @property
     def host(self) -> bool:
@@ -280,5 +285,7 @@ class Driver:
                 self._online_phase()
             self.ckpt.wait()
         finally:
+            if self._progress is not None:  # a live bar must not outlive an exception
+                self._progress.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -53,16 +53,28 @@ def _short(key: str) -> str:
 
 
 class Progress:
-    """A one-line progress report on stderr: steps, rate, ETA and a few metrics."""
+    """Progress of one phase on stderr: steps, rate, ETA and a few metrics.
+
+    On a terminal it is one live bar (rich, which flax already installs) redrawn at each
+    logged chunk; when the stream is not a terminal (CI, a file, a pipe) each chunk prints one
+    plain line instead, so logs stay readable.  ``terminal`` overrides the detection (tests).
+    ``close()`` ends the bar (the driver calls it at the end of the phase)."""
 
     def __init__(self, total: int, phase: str, enabled: bool = True, stream=None,
-                 start: int = 0):
+                 start: int = 0, terminal: bool | None = None):
         self.total, self.phase, self.enabled = total, phase, enabled
         self.stream = stream
         self.begin, self.t_begin = start, time.perf_counter()
         self.start_step, self.t0 = None, self.t_begin
+        self._bar = self._task = None
+        if enabled:
+            stream = self.stream or sys.stderr
+            is_tty = terminal if terminal is not None else _isatty(stream)
+            if is_tty:
+                self._bar, self._task = _rich_bar(stream, phase, total, start)
 
     def update(self, step: int, metrics: dict[str, float], keys: tuple[str, ...] = ()) -> str:
+        """Report the chunk that ended at ``step``; returns the plain line."""
         now = time.perf_counter()
         if self.start_step is None:
             # the first chunk includes its compilation: a pessimistic rate, refined from the
@@ -75,9 +87,60 @@ class Progress:
         shown = " ".join(f"{_short(k)}={metrics[k]:.4g}" for k in keys if k in metrics)
         line = (f"[{self.phase}] {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) "
                 f"| {rate:.1f} steps/s | ETA {_fmt_time(eta)} | {shown}")
-        if self.enabled:
+        if self._bar is not None:
+            rate_s, eta_s = f"{rate:.1f} steps/s", f"ETA {_fmt_time(eta)}"
+            # a row wider than the terminal would make rich drop whole columns: cut the
+            # metrics instead (label, bar, counts, rate and ETA always fit)
+            used = (len(self.phase) + 2) + 1 + 16 + 1 + (2 * len(str(self.total)) + 1) + 1 \
+                + len(rate_s) + 3 + len(eta_s) + 3
+            room = max(self._bar.console.width - used - 1, 0)
+            if len(shown) > room:
+                shown = shown[:max(room - 1, 0)] + "…" if room else ""
+            self._bar.update(self._task, completed=min(step, self.total), rate=rate_s,
+                             eta=eta_s, metrics=shown)
+            self._bar.refresh()
+        elif self.enabled:
             print(line, file=self.stream or sys.stderr, flush=True)
         return line
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty / a closed stream
+        return False
+
+
+def _rich_bar(stream, phase: str, total: int, start: int):
+    """A started rich progress bar on ``stream`` (None, None if rich is missing)."""
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+        from rich.progress import Progress as RichProgress
+        from rich.table import Column
+    except ImportError:
+        return None, None
+    console = Console(file=stream, force_terminal=True)
+    # markup off: "[offline]" and metric values are text, not rich tags; one text column
+    # after the bar, so a narrow terminal cuts the metrics at the end, not the ETA
+    label = f"[{phase}]"
+    fixed = lambda n: Column(min_width=n, no_wrap=True)  # noqa: E731
+    bar = RichProgress(TextColumn(label, markup=False, table_column=fixed(len(label))),
+                       BarColumn(bar_width=16, table_column=fixed(16)),
+                       MofNCompleteColumn(table_column=fixed(2 * len(str(total)) + 1)),
+                       TextColumn("{task.fields[rate]} | {task.fields[eta]} | "
+                                  "{task.fields[metrics]}", markup=False),
+                       console=console, auto_refresh=False)  # prints of others go above it
+    task = bar.add_task(phase, total=max(total, 1), completed=start, rate="compiling…",
+                        eta="ETA ?", metrics="")
+    bar.start()
+    bar.refresh()
+    return bar, task
 
 
 class MetricLogger:
