@@ -138,6 +138,7 @@ def test_qc_defaults_and_new_flag_validation():
     assert cfg.save_all_online_states is False
     assert parse_args(["--save_interval=-1"]).save_interval == 0  # QC's "never"
     assert parse_args(["--save_all_online_states"]).save_all_online_states is True
+    assert parse_args(["--sparse", "--nosparse"]).sparse is False  # absl's --noFLAG
     assert parse_args(["--video_episodes=2", "--video_frame_skip=1"]).video_episodes == 2
     for argv, match in (
             (["--video_episodes=-1"], "--video_episodes must be >= 0"),

@@ -257,6 +257,9 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
         if not arg.startswith("--"):
             raise ValueError(f"unexpected argument {arg!r}; flags look like --name=value")
         name, eq, value = arg[2:].partition("=")
+        if not eq and name not in types and types.get(name[2:]) is bool \
+                and name.startswith("no"):  # absl's (QC's) --noFLAG for a boolean
+            name, eq, value = name[2:], "=", "False"
         if not eq:
             nxt = argv[i + 1] if i + 1 < len(argv) else None
             is_bool = types.get(name) is bool
