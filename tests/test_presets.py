@@ -15,7 +15,8 @@ def test_preset_parses(preset):
     cfg = parse_args(["--config", str(preset)])
     acfg = agent_config(cfg)
     if cfg.agent_type == "rlpd":
-        assert cfg.offline_steps == 0 and cfg.symmetric_sampling and acfg.utd_ratio == 20
+        utd = 1 if preset.stem == "qc_main_online" else 20  # QC's main_online.py: UTD 1
+        assert cfg.offline_steps == 0 and cfg.symmetric_sampling and acfg.utd_ratio == utd
         assert acfg.action_chunking == (preset.stem != "rlpd")
         assert acfg.bc_alpha == (0.01 if preset.stem == "qc_rlpd" else 0.0)
     else:

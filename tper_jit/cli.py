@@ -13,7 +13,7 @@ import dataclasses
 import sys
 
 from tper_jit.agents import registry
-from tper_jit.config import flags
+from tper_jit.config import flag_help, flags
 from tper_jit.config.flags import TrainConfig
 from tper_jit.config.presets import QUICKSTART
 from tper_jit.oper.config import OPERConfig
@@ -29,24 +29,35 @@ def parse_args(argv: list[str]) -> TrainConfig:
 
 
 def _help() -> str:
+    """Every flag with its default and its one-line description (the field's comment)."""
     lines = ["usage: tper-train [--config FILE] [--flag=value ...] [--agent.key=value ...]", "",
              "With no arguments: the quickstart (configs/quickstart.py: cluster-balanced offline",
              "-> T-PER online on the MJX lift task, sized for a 2-core CPU).", "",
+             "  --config=FILE  a preset (configs/*.py); flags after it override it",
+             "  --agent=agents/acfql.py  QC's agent file: agents/acfql.py = --agent_type=acfql, "
+             "agents/acrlpd.py = --agent_type=rlpd", "",
              "flags (default):"]
-    for f in dataclasses.fields(TrainConfig):
-        if f.name != "agent":
-            default = f.default if f.default is not dataclasses.MISSING else "{}"
-            lines.append(f"  --{f.name}={default}")
+    lines += _flag_lines(TrainConfig, "--", skip=("agent", "oper"))
     sections = [(f"agent flags, --agent_type={name}" + (" (default):" if name == "acfql"
                                                          else ":"), spec.config_cls)
                 for name, spec in registry.AGENTS.items()]
     for title, cls in (*sections, ("OPER flags (default):", OPERConfig)):
         lines += ["", title]
-        prefix = "--oper." if cls is OPERConfig else "--agent."
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            lines.append(f"  {prefix}{f.name}={default}")
+        lines += _flag_lines(cls, "--oper." if cls is OPERConfig else "--agent.")
+    lines += ["", "QC's agent keys (actor_hidden_dims, init_temp, ...) are accepted as README.md "
+              "'Coming from QC / FQL' lists."]
     return "\n".join(lines)
+
+
+def _flag_lines(cls: type, prefix: str, skip: tuple[str, ...] = ()) -> list[str]:
+    described = flag_help.field_help(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append(f"  {f'{prefix}{f.name}={default}':<38}  {described[f.name]}")
+    return out
 
 
 def resolve_argv(argv: list[str]) -> list[str]:

@@ -67,7 +67,7 @@ class RLPDConfig:
     target_entropy: float | None = None  # None: −K/2 (K the flat action dim)
     backup_entropy: bool = True  # subtract α·log π(a'|s') inside the bootstrap
     log_std_min: float = -20.0  # clip of the actor's log σ
-    log_std_max: float = 2.0
+    log_std_max: float = 2.0  # clip of the actor's log σ (upper end)
     action_chunking: bool = False  # actor outputs an H·A chunk; False: single actions
     horizon_length: int = 1  # H, chunk length / n of the n-step return
     bc_alpha: float = 0.0  # weight of the BC term −log π(a_data | s) in the actor loss

@@ -17,6 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from tper_jit.config import qc_compat
+
 CLUSTER_K_AUTO = ("elbow", "homogeneity")
 # --metric choices: T-PER's per-trajectory scores (replay.priorities implements each).
 METRICS = ("uniform", "td_error_rank", "success_binary", "avg_reward", "uqm_reward",
@@ -32,7 +34,7 @@ class TrainConfig:
     seed: int = 0  # seed of everything (params, sampling, envs)
     agent_type: str = "acfql"  # acfql | rlpd (the --agent.* keys follow its config)
     offline_steps: int = 1_000_000  # gradient steps on the offline data
-    online_steps: int = 1_000_000  # env steps of online fine-tuning (online phase issue)
+    online_steps: int = 1_000_000  # env steps of online fine-tuning
     horizon_length: int = 5  # H, action chunk length (also sets agent.horizon_length)
     sparse: bool = False  # r <- -1[r != 0]
     discount: float = 0.99  # gamma (also sets agent.discount)
@@ -53,26 +55,29 @@ class TrainConfig:
     utd_ratio: int = 1  # gradient steps per env step online
     start_training: int = 5_000  # online env steps collected before gradient steps start
     num_envs: int = 16  # parallel MJX environments online (one replay stream each)
-    buffer_size: int = 1_000_000  # online replay rows (split over the env streams)
+    buffer_size: int = 2_000_000  # online replay rows, split over the env streams (QC's 2M)
     # -- data -------------------------------------------------------------------------------
     dataset_path: str = ""  # explicit dataset file (npz / hdf5); default from env_name
     ogbench_dataset_dir: str = ""  # directory of OGBench npz shards (100M datasets)
     filter_key: str = ""  # robomimic demo subset mask/<key>, e.g. better / okay / worse
     dataset_episodes: int = 300  # MJX tasks: oracle episodes of the generated default dataset
+    dataset_proportion: float = 1.0  # keep the first int(N * p) offline transitions (QC's cut)
+    dataset_replace_interval: int = 1000  # QC's shard cycling; only 1000: all shards load at once
     # -- logging / evaluation ---------------------------------------------------------------
     entity: str = ""  # wandb entity; empty = offline wandb run, no account needed
     save_dir: str = "runs"  # run folders are created under here
     log_interval: int = 5_000  # steps between metric rows (one jitted chunk per row)
     eval_interval: int = 100_000  # steps between evaluations (0 = never)
     eval_episodes: int = 50  # episodes per evaluation
-    eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
-    video_episodes: int = 0  # extra evaluation episodes rendered to RUN_DIR/videos (QC)
+    video_episodes: int = 0  # extra eval episodes rendered to RUN_DIR/videos, not in eval/* (QC)
     video_frame_skip: int = 3  # env steps per video frame (QC)
+    eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
-    progress: bool = True  # progress line with steps/s and ETA on stderr
+    progress: bool = True  # progress bar (plain lines off a terminal): steps/s, ETA, metrics
     # -- seeds, checkpoints, devices --------------------------------------------------------
     num_seeds: int = 1  # S independent seeds seed..seed+S-1 in one vmapped program
-    save_interval: int = 100_000  # steps between full-state checkpoints (0 = phase ends only)
+    save_interval: int = 100_000  # steps between full-state checkpoints (0, QC's -1: phase ends)
+    save_all_online_states: bool = False  # online transitions -> <run>/data.npz at the end
     keep_checkpoints: int = 2  # full-state checkpoints kept (the newest)
     shard_seeds: bool = True  # split the seed axis over the devices when several exist
     resume: str = ""  # a run folder to continue from its newest checkpoint
@@ -87,8 +92,6 @@ class TrainConfig:
         _positive(self, "eval_interval", allow_zero=True)
         _positive(self, "eval_episodes")
         _positive(self, "eval_envs", allow_zero=True)
-        _positive(self, "video_episodes", allow_zero=True)
-        _positive(self, "video_frame_skip")
         _positive(self, "utd_ratio")
         _positive(self, "num_envs")
         _positive(self, "start_training", allow_zero=True)
@@ -98,6 +101,18 @@ class TrainConfig:
         _positive(self, "num_seeds")
         _positive(self, "save_interval", allow_zero=True)
         _positive(self, "keep_checkpoints")
+        _positive(self, "video_episodes", allow_zero=True)
+        _positive(self, "video_frame_skip")
+        if not 0.0 < self.dataset_proportion <= 1.0:
+            raise ValueError(f"--dataset_proportion must be in (0, 1], got "
+                             f"{self.dataset_proportion}")
+        if self.ogbench_dataset_dir and self.dataset_proportion != 1.0:
+            raise ValueError("--dataset_proportion must be 1.0 with --ogbench_dataset_dir "
+                             "(as in QC)")
+        if self.dataset_replace_interval != qc_compat.DATASET_REPLACE_INTERVAL:
+            raise ValueError(f"--dataset_replace_interval={self.dataset_replace_interval} cannot "
+                             "be honoured: every --ogbench_dataset_dir shard is loaded at once "
+                             "and sampled i.i.d. (no shard cycling); leave it at 1000")
         # jax.random.PRNGKey and scikit-learn take 32-bit seeds; seeds run seed..seed+S-1
         if not 0 <= self.seed <= 2**32 - self.num_seeds:
             raise ValueError(f"--seed must be in [0, 2**32 - num_seeds] = [0, "
@@ -223,7 +238,8 @@ def _unknown(name: str, valid, prefix: str = "--") -> ValueError:
 def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None,
                oper_class: type | None = None) -> TrainConfig:
     """Parse ``--flag=value`` / ``--flag value`` / ``--agent.key=value`` /
-    ``--oper.key=value`` / ``--config FILE``.
+    ``--oper.key=value`` / ``--config FILE``, and QC's spellings (``qc_compat``):
+    ``--agent=agents/acfql.py`` (the agent type), QC's agent keys, ``--save_interval=-1``.
 
     ``agent_class(agent_type) -> config class`` and ``oper_class`` type-check and convert
     the ``--agent.*`` / ``--oper.*`` overrides (left as given when None).  This module knows no
@@ -233,6 +249,7 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
     oper: dict[str, str] = {}
     preset: dict[str, Any] = {}
     preset_path = ""
+    agent_file = ""
     i = 0
     types = _field_types(TrainConfig)
     while i < len(argv):
@@ -240,6 +257,9 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
         if not arg.startswith("--"):
             raise ValueError(f"unexpected argument {arg!r}; flags look like --name=value")
         name, eq, value = arg[2:].partition("=")
+        if not eq and name not in types and types.get(name[2:]) is bool \
+                and name.startswith("no"):  # absl's (QC's) --noFLAG for a boolean
+            name, eq, value = name[2:], "=", "False"
         if not eq:
             nxt = argv[i + 1] if i + 1 < len(argv) else None
             is_bool = types.get(name) is bool
@@ -252,6 +272,8 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
         i += 1
         if name == "config":
             preset, preset_path = load_preset(value), value
+        elif name == "agent":  # QC's config file: agents/acfql.py, agents/acrlpd.py
+            agent_file = value
         elif name.startswith("agent."):
             agent[name[len("agent."):]] = value
         elif name.startswith("oper."):
@@ -268,8 +290,20 @@ def parse_args(argv: list[str], agent_class: Callable[[str], type] | None = None
     if "backward" in merged and str(merged["backward"]).lower() in _TRUE | _FALSE:
         merged["backward"] = "last" if parse_bool(merged["backward"], "backward") else "none"
     kwargs = {k: coerce(v, types[k], k) for k, v in merged.items()}
+    if kwargs.get("save_interval") == qc_compat.SAVE_INTERVAL_NEVER:
+        kwargs["save_interval"] = 0  # QC's default: no periodic checkpoints
     agent_over = dict(preset.get("agent", {}))
     agent_over.update(agent)
+    file_type = qc_compat.agent_type_from_file(agent_file) if agent_file else None
+    agent_over, named = qc_compat.translate_agent(
+        agent_over, file_type or kwargs.get("agent_type", "acfql"))
+    chosen = {k: v for k, v in (("--agent", file_type), ("--agent.agent_name", named)) if v}
+    explicit = {"--agent_type": kwargs["agent_type"]} if "agent_type" in flags else {}
+    if len(set({**chosen, **explicit}.values())) > 1:
+        raise ValueError("the agent type is chosen twice, differently: " + ", ".join(
+            f"{k}={v}" for k, v in {**chosen, **explicit}.items()) + "; give one of them")
+    if chosen:
+        kwargs["agent_type"] = next(iter(chosen.values()))
     if agent_class is not None:
         atypes = _field_types(agent_class(kwargs.get("agent_type", "acfql")))
         for k in agent_over:

@@ -37,6 +37,13 @@ RLPD_COMMON = {"agent_type": "rlpd", "offline_steps": 0, "symmetric_sampling": T
                "offline_fraction": 0.5, "utd_ratio": 20, "use_ptr_backward": False,
                "cluster_sampler": False, "sparse": False}
 
+# QC's main_online.py (RLPD, RLPD-AC, QC-RLPD in QC's README): online from scratch, half of
+# every batch from the offline data, QC's acrlpd widths and action chunking, UTD 1 and a 1M
+# buffer (that script's defaults).  Its README commands run as
+# `tper-train --config configs/qc_main_online.py <the same flags>`.
+QC_MAIN_ONLINE = {**RLPD_COMMON, "utd_ratio": 1, "buffer_size": 1_000_000,
+                  "agent": {"hidden_dims": (512, 512, 512, 512), "action_chunking": True}}
+
 # GPU-sized runs on the shipped MJX tasks (default networks 4x512, B 256).
 MJX_TASKS: dict[str, dict] = {
     "lift": {"env_name": "lift", "cluster_k": "3", "dataset_episodes": 1000,

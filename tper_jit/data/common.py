@@ -175,6 +175,29 @@ def episode_count(terminals: np.ndarray) -> int:
     return int(np.count_nonzero(terminals))
 
 
+def take_proportion(ds: FlatDataset, proportion: float) -> FlatDataset:
+    """QC's ``--dataset_proportion``: the first ``int(N · proportion)`` rows (transitions), in
+    file order — QC cuts its flat arrays exactly so (``v[:new_size]``), mid-episode if that is
+    where the cut falls.  The cut episode ends there by truncation (``terminals = 1`` on its
+    last kept row, ``masks`` untouched: it bootstraps as any time-limit end).  ``proportion``
+    in (0, 1]; 1 returns ``ds`` itself."""
+    if not 0.0 < proportion <= 1.0:
+        raise ValueError(f"--dataset_proportion must be in (0, 1], got {proportion}")
+    if proportion == 1.0:
+        return ds
+    n = int(len(ds) * proportion)
+    if n == 0:
+        raise ValueError(f"{ds.meta.sources[0]}: --dataset_proportion={proportion} keeps 0 of "
+                         f"its {len(ds)} transitions")
+    rows = {k: getattr(ds, k)[:n].copy() for k in ROW_FIELDS}
+    rows["terminals"][-1] = 1.0
+    meta = dataclasses.replace(
+        ds.meta, num_transitions=n, num_episodes=episode_count(rows["terminals"]),
+        options=tuple(sorted({**ds.meta.options_dict(),
+                              "dataset_proportion": proportion}.items())))
+    return FlatDataset(**rows, meta=meta)
+
+
 # ----------------------------------------------------------------------------- hashing
 
 

@@ -32,7 +32,7 @@ class OPERConfig:
     reweight_bc: bool = True  # with reweight: weight the BC flow loss (the policy constraint)
     # The distillation only copies the flow policy at the batch states; weighting it is an
     # ablation, off by default so the one-step actor tracks the flow everywhere.
-    reweight_distill: bool = False
+    reweight_distill: bool = False  # with reweight: weight the distillation loss (ablation)
     two_sampler: bool = False  # critic batch transition-uniform, actor batch prioritized
 
     # --- which priorities

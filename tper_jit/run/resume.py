@@ -37,7 +37,7 @@ class Position:
 
 # Keys that do not change what is computed.
 MAY_CHANGE = ("resume", "progress", "wandb", "entity", "save_interval", "keep_checkpoints",
-              "shard_seeds", "save_dir", "eval_envs")
+              "shard_seeds", "save_dir", "eval_envs", "save_all_online_states")
 
 
 def stored_config(run_dir: str | pathlib.Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from tper_jit.loop import seeds
 from tper_jit.loop.evaluate import build_evaluator
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.video import build_video_recorder
-from tper_jit.run import checkpoint, driver, resume
+from tper_jit.run import checkpoint, driver, online_data, resume
 from tper_jit.run.logger import MetricLogger, make_run_dir
 from tper_jit.tasks import datasets, mjx_tasks
 from tper_jit.tasks.host_env import HostVecEnv
@@ -182,6 +182,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
         ckpt_dir = None
         try:
             drv.run()
+            if cfg.save_all_online_states:
+                online_data.save_online_states(run_dir, drv.rest, seed_list, out)
             if cfg.offline_steps or cfg.online_steps:
                 ckpt_dir = checkpoint.save_agent(run_dir, cfg.offline_steps + cfg.online_steps,
                                                  drv.rest.agent)

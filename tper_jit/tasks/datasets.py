@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from tper_jit import data
 from tper_jit.config.flags import TrainConfig
-from tper_jit.data.common import FlatDataset
+from tper_jit.data.common import FlatDataset, take_proportion
 from tper_jit.data.generated_npz import load_generated_npz
 from tper_jit.tasks import mjx_tasks
 from tper_jit.tasks.resolve import TaskSpec, resolve
 
 
 def load_dataset(cfg: TrainConfig, task: TaskSpec | None = None) -> FlatDataset:
+    """The run's offline dataset (``_load``), cut to its first ``--dataset_proportion`` of
+    transitions as QC cuts it (``data.common.take_proportion``)."""
+    return take_proportion(_load(cfg, task), cfg.dataset_proportion)
+
+
+def _load(cfg: TrainConfig, task: TaskSpec | None) -> FlatDataset:
     """MJX task names (``lift``, ``cube-single-singletask-task1``, …) → their generated oracle
     dataset (made and cached on first use, or ``--dataset_path``); robomimic names or an
     ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the OGBench loader
