@@ -1,8 +1,10 @@
-"""Offline → online end to end through ``train()`` on the MJX reach task (tiny sizes)."""
+"""Offline → online end to end through ``train()`` on the MJX reach task (tiny sizes), with
+``--save_all_online_states`` (the online transitions in ``<run>/data.npz``)."""
 
 import json
 
 import numpy as np
+import pytest
 
 from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
@@ -10,17 +12,22 @@ from tper_jit.run import checkpoint
 from tper_jit.run.train import train
 
 
-def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
     ds = make_synthetic_dataset(15, n=80, episode_length=20, env_name="reach")  # reach obs
     flags = {"env_name": "reach", "offline_steps": 20, "online_steps": 30, "log_interval": 20,
              "num_envs": 2, "horizon_length": 2, "eval_interval": 20, "eval_episodes": 2,
              "start_training": 8, "ptr_warmup_steps": 10, "use_ptr_backward": True,
-             "use_ptr_online_priority": True, "buffer_size": 400, "save_dir": tmp_path,
-             "wandb": False, "progress": False}
+             "use_ptr_online_priority": True, "buffer_size": 400,
+             "save_dir": tmp_path_factory.mktemp("online"), "wandb": False, "progress": False,
+             "save_all_online_states": True}
     argv = [f"--{k}={v}" for k, v in flags.items()]
     argv += ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-    cfg = parse_args(argv)
-    result = train(cfg, ds)
+    return train(parse_args(argv), ds)
+
+
+def test_phase_switch_metrics_plots_and_checkpoints(run):
+    result = run
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
     offline = [r for r in rows if "offline_agent/critic/critic_loss" in r]
     online = [r for r in rows if "env/env_steps" in r]
@@ -37,3 +44,22 @@ def test_phase_switch_metrics_plots_and_checkpoints(tmp_path):
     # the online phase wrote its episodes into the replay
     st = result.state.replay.store
     assert int(result.state.env_steps) == int(np.asarray(st.streams.cursor).sum())
+
+
+def test_save_all_online_states_writes_the_online_transitions(run):
+    # --save_all_online_states: the online replay rows land in <run>/data.npz
+    result = run
+    with np.load(result.run_dir / "data.npz") as f:
+        data = dict(f)
+    st = result.state.replay.store
+    written = np.asarray(st.streams.cursor)
+    assert len(data["observations"]) == written.sum() == int(result.state.env_steps) > 0
+    np.testing.assert_array_equal(np.bincount(data["stream"], minlength=2), written)
+    assert data["observations"].shape[1] == data["next_observations"].shape[1] == 15
+    # consecutive rows of one stream chain: s' of a row is s of the next unless an episode ended
+    for s in range(2):
+        rows = data["stream"] == s
+        nxt, obs, end = (data[k][rows] for k in ("next_observations", "observations",
+                                                  "terminals"))
+        chained = end[:-1] == 0
+        np.testing.assert_allclose(nxt[:-1][chained], obs[1:][chained])
