@@ -60,6 +60,9 @@ def test_single_seed_series_are_the_eval_rows():
     texts = {t.get_text().strip() for t in ax_sr.texts}
     assert {"offline", "online"} <= texts
     assert "40 + env steps" in ax_ret.get_xlabel()
+    online_only = curve_figure(rows, offline_steps=0)  # --offline_steps=0: no phase marks
+    assert len(online_only.axes[0].get_lines()) == 1 and not online_only.axes[0].texts
+    assert online_only.axes[1].get_xlabel() == "step (env steps)"
 
 
 def _seed_rows():

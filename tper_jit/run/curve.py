@@ -94,7 +94,8 @@ def curve_figure(rows: Sequence[dict[str, Any]], offline_steps: int, num_seeds: 
         top.text(offline_steps, 1.01, " online", ha="left", va="bottom", transform=tr,
                  fontsize="small", color="0.3")
     top.set_title((title + seeds).strip() or None, pad=14 if offline_steps else 6)
-    axes[-1].set_xlabel(f"step (offline gradient steps, then {offline_steps} + env steps)")
+    axes[-1].set_xlabel(f"step (offline gradient steps, then {offline_steps} + env steps)"
+                        if offline_steps else "step (env steps)")
     fig.subplots_adjust(left=0.12, right=0.97, top=0.91, bottom=0.09, hspace=0.12)
     return fig
 
