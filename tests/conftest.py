@@ -31,7 +31,8 @@ FAST_FILES = {
     "test_data_generated.py", "test_data_ogbench.py", "test_data_robomimic.py",
     "test_layers.py", "test_lint.py", "test_quiet_start.py", "test_plots.py", "test_presets.py",
     "test_priorities.py", "test_progress.py", "test_qc_flags.py",
-    "test_reference_tper.py", "test_sample_stats.py", "test_samplers.py", "test_seed_axis.py",
+    "test_reference_tper.py", "test_run_curve.py", "test_sample_stats.py", "test_samplers.py",
+    "test_seed_axis.py",
     "test_stats.py", "test_store_gather.py", "test_sum_tree.py", "test_tasks.py",
     "test_train_config.py",
 }

@@ -12,6 +12,7 @@ from tper_jit.replay.clustering import (
     ClusterResult,
     assign_clusters,
     cluster_episodes,
+    cluster_figure,
     cluster_sampling_stats,
     plot_clusters,
     trajectory_features,
@@ -123,6 +124,38 @@ def test_plot_and_entry(data, tmp_path):
     assert width >= 2 * height * 0.9  # two side-by-side panels
     out = plot_clusters(res, None, tmp_path / "no_returns.png")
     assert out.exists()
+
+
+def _result(ids, k):
+    ids = np.asarray(ids, np.int32)
+    emb = np.random.default_rng(0).standard_normal((ids.size, 2))
+    return ClusterResult(ids=ids, k=k, method="fixed", use_pca=False, inertias={},
+                         homogeneity_scores={}, embedding_2d=emb)
+
+
+@pytest.mark.parametrize("k", [1, 4, 12, 13, 25, 45])
+def test_cluster_legend_has_one_entry_per_cluster(k, tmp_path):
+    counts = [1 + (i * 7) % 5 for i in range(k)]
+    ids = np.repeat(np.arange(k), counts)
+    fig = cluster_figure(_result(ids, k), np.linspace(0.0, 1.0, ids.size))
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None and len(fig.legends) == 0
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == [f"cluster {i} ({counts[i]} episodes)" for i in range(k)]
+    assert not any(c.get_label() == "cluster" for c in fig.axes[1:])  # no cluster colorbar
+    styles = {(tuple(np.round(h.get_facecolor()[0], 6)), h.get_paths()[0].vertices.tobytes())
+              for h in legend.legend_handles}
+    assert len(styles) == k  # every cluster looks different (colour or marker)
+    if k > 12:  # outside the axes, so no point is hidden behind the legend
+        fig.canvas.draw()
+        box, axbox = legend.get_window_extent(), ax.get_window_extent()
+        assert box.x0 >= axbox.x1 and box.y1 <= fig.bbox.y1 + 1
+        assert box.x1 <= fig.bbox.x1 + 1  # the figure is wide enough for the columns
+    out = tmp_path / "c.png"
+    fig.savefig(out, format="png")
+    with Image.open(out) as img:
+        img.verify()
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
@@ -102,6 +103,10 @@ def test_sigkill_at_a_random_chunk_then_resume_is_bit_identical(env, uninterrupt
     restart = int(p.stdout.split("resumed ")[1].split(" at step ")[1].split()[0])
     assert restart < STEPS[-1]
     assert _rows(run_dir) == rows_a  # every logged metric, before and after the kill
+    # the last curve holds the evaluations from before the kill too (same pixels)
+    with Image.open(run_dir / "plots" / "curve.png") as b, \
+            Image.open(run_dir_a / "plots" / "curve.png") as a:
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
     params_b = np.load(tmp_path / "params.npz")
     assert len(params_a.files) == len(params_b.files)
     for k in params_a.files:

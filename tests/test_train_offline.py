@@ -144,14 +144,18 @@ def test_eval_hook_runs_every_eval_interval(dataset_file, tmp_path):
                       "--log_interval=10", "--eval_interval=25", f"--save_dir={tmp_path}",
                       "--wandb=False", "--progress=False"])
     ds = load_robomimic_hdf5(dataset_file, env_name="lift-mh-low")
-    calls = []
+    calls, curves = [], []
 
     def eval_fn(agent, step):
         calls.append(step)
-        return {"eval/success_rate": 0.5}
+        curves.append([p.stat().st_mtime_ns for p in tmp_path.glob("Debug/*/*/plots/curve.png")])
+        return {"eval/success_rate": 0.5 + step / 1000}
 
     result = train(cfg, ds, eval_fn=eval_fn)
     assert calls == [30, 50, 60]  # first chunk boundary at or after 25 and 50, then the end
+    # plots/curve.png: written after the first evaluation's row, rewritten after each one
+    assert len(curves[0]) == 0 and len(curves[1]) == 1 and curves[2][0] >= curves[1][0]
+    assert (result.run_dir / "plots" / "curve.png").stat().st_size > 5000
     assert [r["step"] for r in result.metrics if "eval/success_rate" in r] == calls
     # the trained agent is checkpointed (orbax) and restores bit-identically
     from tper_jit.agents import acfql

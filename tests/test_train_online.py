@@ -39,6 +39,7 @@ def test_phase_switch_metrics_plots_and_checkpoints(run):
     assert "ptr/sample_online/priority_mean" in online[-1]
     assert all("eval/success_rate" in r for r in (offline[0], online[-1]))
     assert list((result.run_dir / "plots").glob("priorities_*.png"))
+    assert (result.run_dir / "plots" / "curve.png").stat().st_size > 5000  # offline + online
     assert checkpoint.latest_step(result.run_dir) == 50
     assert checkpoint.RunCheckpointer(result.run_dir).latest_step() == 60
     # the online phase wrote its episodes into the replay

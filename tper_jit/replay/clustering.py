@@ -7,7 +7,8 @@ Host-side (numpy + scikit-learn), run once at set-up:
    differences; feature = ``[L, mean(norms), std(norms), keyframe obs...]``.
 2. ``assign_clusters``: standardise, optionally PCA, K-means with a fixed K or an automatic K
    (elbow on inertia, or value homogeneity of the returns).
-3. ``plot_clusters``: PCA-2D scatter coloured by cluster and by return.
+3. ``plot_clusters``: PCA-2D scatter coloured by cluster (a legend entry per cluster) and by
+   return.
 
 The sampler then draws p(τ) = (1/K)·(1/|C(τ)|); ``cluster_sampling_stats`` summarises the
 per-cluster draw counts for logging under ``cluster/offline/*``.
@@ -284,13 +285,19 @@ def assign_clusters(features: np.ndarray, k: int | str, returns: np.ndarray | No
                          embedding_2d=embedding)
 
 
-def plot_clusters(result: ClusterResult, returns: np.ndarray | None,
-                  path: str | pathlib.Path) -> pathlib.Path:
-    """Writes a PNG with the PCA-2D scatter coloured by cluster (left) and by return (right).
+def cluster_style(i: int, k: int) -> tuple[tuple[float, ...], str]:
+    """Colour and marker of cluster ``i`` of ``k``: a qualitative map (tab10 for K <= 10, else
+    tab20); past 20 clusters the colours repeat with another marker shape."""
+    from matplotlib import colormaps
 
-    Uses the Agg canvas directly (no pyplot, no global backend change). Creates parent
-    directories. Returns the written path.
-    """
+    cmap = colormaps["tab10" if k <= 10 else "tab20"]
+    return tuple(cmap(i % cmap.N)), "osD^v<>ph*"[(i // cmap.N) % 10]
+
+
+def cluster_figure(result: ClusterResult, returns: np.ndarray | None):
+    """The figure ``plot_clusters`` saves: PCA-2D scatter coloured by cluster with one legend
+    entry per cluster ("cluster i (n episodes)", outside the axes in columns when K > 12),
+    and by return on the right.  A :class:`matplotlib.figure.Figure` on an Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -300,28 +307,43 @@ def plot_clusters(result: ClusterResult, returns: np.ndarray | None,
         returns = np.asarray(returns, dtype=np.float64)
         if returns.shape != (n,):
             raise ValueError(f"returns: expected shape ({n},), got {returns.shape}")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    fig = Figure(figsize=(12, 5), dpi=100)
+    k = int(result.k)
+    ids = np.asarray(result.ids)
+    fig = Figure(figsize=(12 + (2.2 * (1 + (k - 1) // 24) if k > 12 else 0), 5), dpi=100)
     FigureCanvasAgg(fig)
     ax_c, ax_r = fig.subplots(1, 2)
-    sc = ax_c.scatter(emb[:, 0], emb[:, 1], c=result.ids, cmap="tab20", s=12,
-                      vmin=-0.5, vmax=max(result.k, 20) - 0.5)
-    ax_c.set_title(f"clusters: K={result.k} ({result.method}, pca={result.use_pca})")
-    if result.k <= 20:
-        fig.colorbar(sc, ax=ax_c, ticks=range(result.k), label="cluster")
+    for i in range(k):
+        color, marker = cluster_style(i, k)
+        sel = ids == i
+        ax_c.scatter(emb[sel, 0], emb[sel, 1], color=color, marker=marker, s=12,
+                     label=f"cluster {i} ({int(sel.sum())} episodes)")
+    ax_c.set_title(f"clusters: K={k} ({result.method}, pca={result.use_pca})")
+    if k > 12:  # outside the axes, 24 entries per column
+        ax_c.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
+                    ncol=1 + (k - 1) // 24, markerscale=1.5, borderaxespad=0.0)
+    else:
+        ax_c.legend(loc="best", fontsize="small", markerscale=1.5)
     if returns is not None:
         sr = ax_r.scatter(emb[:, 0], emb[:, 1], c=returns, cmap="viridis", s=12)
         fig.colorbar(sr, ax=ax_r, label="return")
-        ax_r.set_title(f"return (K={result.k}, {result.method})")
+        ax_r.set_title(f"return (K={k}, {result.method})")
     else:
         ax_r.scatter(emb[:, 0], emb[:, 1], c="grey", s=12)
-        ax_r.set_title(f"return not given (K={result.k}, {result.method})")
+        ax_r.set_title(f"return not given (K={k}, {result.method})")
     for ax in (ax_c, ax_r):
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
     fig.tight_layout()
+    return fig
+
+
+def plot_clusters(result: ClusterResult, returns: np.ndarray | None,
+                  path: str | pathlib.Path) -> pathlib.Path:
+    """Writes ``cluster_figure(result, returns)`` as a PNG (no pyplot, no global backend
+    change). Creates parent directories. Returns the written path."""
+    fig = cluster_figure(result, returns)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
 

@@ -38,6 +38,7 @@ from tper_jit.loop.online import (
     weighted_chunk_means,
 )
 from tper_jit.run import checkpoint
+from tper_jit.run.curve import write_run_curve
 from tper_jit.run.logger import MetricLogger, Progress
 from tper_jit.run.resume import Position
 from tper_jit.stats import aggregate_rows
@@ -126,6 +127,13 @@ class Driver:
         self._check_finite(step, rows)
         return main
 
+    def _write_curve(self, step: int) -> None:
+        """``plots/curve.png`` from every row so far (a resumed run's ``rows`` hold the rows
+        before its checkpoint too: ``resume.restore_into`` reads them back), also to wandb."""
+        png = write_run_curve(self.rows, self.run_dir / "plots" / "curve.png",
+                              self.cfg.offline_steps, self.num_seeds, self.cfg.env_name)
+        self.logger.log_image("eval/curve", png, step)
+
     def _save(self, step: int) -> None:
         self.ckpt.save(step, self.rest, {**dataclasses.asdict(self.pos), "step": step,
                                          "seeds": list(self.seed_list)})
@@ -181,6 +189,8 @@ class Driver:
                 if evals is not None:
                     row.update(evals[s])
             main = self._log(done, rows)
+            if evals is not None:
+                self._write_curve(done)
             progress.update(done, main, OFFLINE_KEYS)
             if done == cfg.offline_steps:
                 self.pos.phase, self.pos.done = "online", 0
@@ -252,6 +262,8 @@ class Driver:
                 if evals is not None:
                     row.update(evals[s])
             main = self._log(step, rows)
+            if evals is not None:
+                self._write_curve(step)
             progress.update(env_steps, main, ONLINE_KEYS)
             if env_steps >= cfg.online_steps:
                 self.pos.phase = "done"
