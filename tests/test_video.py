@@ -3,37 +3,55 @@ rendering gives changing frames, both encoders write readable files, the puzzle 
 painted, and failures become one line instead of a crash."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_evaluation import oracle_policy
 
-from envs_mjx import registry, render
+from envs_mjx import core, registry, render
 from envs_mjx.wrappers import ChunkedVecEnv, EpisodeWrapper
 from tper_jit.loop.video import VideoRecorder, tile
 from tper_jit.tasks.evaluation import make_evaluate
 
-M, TIER = 6, 1
+M, H = 6, 5
 pytestmark = pytest.mark.skipif(render.check_rendering() is not None,
                                 reason=str(render.check_rendering()))
+
+
+def steer_policy():
+    """A cheap stateless policy (cheap to compile, unlike the oracles): steer the gripper
+    towards the reach goal (obs[12:15] = goal − ee) with noise, so some episodes succeed
+    early and some run to the time limit."""
+    def init(_, env_state, key):
+        return ()
+
+    def step(_, pstate, env_state, key):
+        to_goal = env_state.obs[:, 12:15] / core.POS_SCALE
+        noise = 2.0 * jax.random.normal(key, (env_state.obs.shape[0], H, 3))
+        move = jnp.clip(0.3 * to_goal[:, None] + noise, -1, 1)
+        actions = jnp.concatenate([move, jnp.zeros(move.shape[:2] + (2,))], -1)
+        return pstate, actions
+
+    return init, step
 
 
 @pytest.fixture(scope="module")
 def reach_recording():
     base = registry.make("reach")
-    record = render.make_recorder(EpisodeWrapper(base), 1, M, oracle_policy(base, TIER))
+    record = render.make_recorder(EpisodeWrapper(base), H, M, steer_policy())
     return base, record(None, jax.random.PRNGKey(3))
 
 
 def test_recording_plays_the_evaluations_episodes(reach_recording):
     # same key, same policy: the recorder's episodes are the evaluation's, step for step
     base, rec = reach_recording
-    res = make_evaluate(ChunkedVecEnv(base, M), 1, policy=oracle_policy(base, TIER))(
+    res = make_evaluate(ChunkedVecEnv(base, M), H, policy=steer_policy())(
         None, jax.random.PRNGKey(3))
     valid = np.asarray(rec.valid)
     lengths = valid.sum(1) - 1  # frame 0 is the reset state
     assert float(res["eval/episode.length"]) == pytest.approx(lengths.mean())
     assert float(res["eval/success_rate"]) == pytest.approx(np.asarray(rec.success).mean())
-    assert 0 < np.asarray(rec.success).mean()  # the okay tier succeeds on most episodes
+    assert 0 < np.asarray(rec.success).mean() < 1  # both kinds of episode are in the test
+    assert len(set(lengths)) > 1
     # valid frames are a prefix; after the end the state is frozen
     for i in range(M):
         n = valid[i].sum()
