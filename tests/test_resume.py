@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_run import tiny_argv
 
 from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
@@ -26,12 +27,7 @@ from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "tiny_run.py"
-FLAGS = ["--env_name=reach", "--offline_steps=20", "--online_steps=48", "--log_interval=10",
-         "--num_envs=2", "--horizon_length=2", "--eval_interval=16", "--eval_episodes=2",
-         "--start_training=8", "--ptr_warmup_steps=10", "--use_ptr_backward=True",
-         "--use_ptr_online_priority=True", "--buffer_size=400", "--wandb=False",
-         "--progress=False", "--save_interval=20", "--agent.hidden_dims=16",
-         "--agent.batch_size=8", "--agent.flow_steps=2"]
+FLAGS = tiny_argv(online_steps=48, eval_interval=16, save_interval=20)
 STEPS = [10, 20, 28, 36, 44, 52, 60, 68]  # 2 offline chunks, then 8 env steps per chunk
 
 

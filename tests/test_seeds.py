@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 from learn_step_probe import probe
+from tiny_run import TINY_AGENT, tiny_argv, tiny_dataset
 
 from tper_jit.cli import parse_args
 from tper_jit.data.common import make_synthetic_dataset
@@ -19,17 +20,13 @@ from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.run.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
-ONLINE = {"env_name": "reach", "offline_steps": 20, "online_steps": 16, "log_interval": 10,
-          "num_envs": 2, "horizon_length": 2, "eval_interval": 16, "eval_episodes": 2,
-          "start_training": 4, "ptr_warmup_steps": 6, "use_ptr_backward": True,
-          "use_ptr_online_priority": True, "buffer_size": 400, "wandb": False,
-          "progress": False, "save_interval": 0}
+TINY = TINY_AGENT
 
 
 def _cfg(tmp, **over):
-    flags = {**ONLINE, "save_dir": tmp, **over}
-    return parse_args([f"--{k}={v}" for k, v in flags.items()] + TINY)
+    flags = {"online_steps": 16, "eval_interval": 16, "save_interval": 0, "save_dir": tmp,
+             **over}
+    return parse_args(tiny_argv(**flags))
 
 
 def _rows(path):
@@ -41,7 +38,7 @@ def _rows(path):
 def runs(tmp_path_factory):
     import chex
 
-    ds = make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
+    ds = tiny_dataset()
     tmp = tmp_path_factory.mktemp("seeds")
     real = seeds.batch_chunk
 

@@ -14,13 +14,35 @@ import sys
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+# The one tiny reach configuration of the end-to-end tests (test_resume's subprocess runs,
+# test_seeds' single-seed run, test_train_online).  Every value here shapes the compiled
+# programs, so runs that share it share executables through the session's persistent
+# compilation cache (tests/conftest.py) instead of compiling them again; what the tests vary
+# (online_steps, eval_interval, save_interval, seed) only drives the host loop.
+TINY = {"env_name": "reach", "offline_steps": 20, "log_interval": 10, "num_envs": 2,
+        "horizon_length": 2, "eval_episodes": 2, "start_training": 8, "ptr_warmup_steps": 10,
+        "use_ptr_backward": True, "use_ptr_online_priority": True, "buffer_size": 400,
+        "wandb": False, "progress": False}
+TINY_AGENT = ["--agent.hidden_dims=16", "--agent.batch_size=8", "--agent.flow_steps=2"]
+
+
+def tiny_argv(**over) -> list[str]:
+    """``TINY`` with ``over`` as command-line flags (agent flags included)."""
+    return [f"--{k}={v}" for k, v in {**TINY, **over}.items()] + TINY_AGENT
+
+
+def tiny_dataset():
+    """The synthetic reach-shaped offline data of the tiny runs (20 episodes of 20 rows)."""
+    from tper_jit.data.common import make_synthetic_dataset
+
+    return make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
+
 
 def main(argv: list[str]) -> int:
     import jax
     import numpy as np
 
     from tper_jit.cli import _resume_config, parse_args
-    from tper_jit.data.common import make_synthetic_dataset
     from tper_jit.run.driver import Diverged, Interrupted
     from tper_jit.run.train import train
 
@@ -28,7 +50,7 @@ def main(argv: list[str]) -> int:
     cfg = parse_args(flags)
     if cfg.resume:
         cfg = _resume_config(cfg, flags)
-    ds = make_synthetic_dataset(15, n=400, episode_length=20, env_name="reach")
+    ds = tiny_dataset()
     try:
         result = train(cfg, ds)
     except Interrupted as e:
