@@ -112,7 +112,7 @@ def missing(bench: catalog.Benchmark) -> list[str]:
 
 def select(registry: list[catalog.Benchmark], preset: str, only, skip) -> list[Entry]:
     names = {b.name for b in registry}
-    unknown = sorted(set(only or []) | set(skip) - names)
+    unknown = sorted((set(only or []) | set(skip)) - names)
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; known: {sorted(names)}")
     entries = []
