@@ -155,8 +155,12 @@ def run_one(e: Entry, preset: str, limit_s: float) -> None:
            *e.bench.argv(preset)]
     err: list[str] = []
     t0 = time.monotonic()
+    # its own process group (not session), so that stopping it stops whatever it started,
+    # and a killed suite's leftovers still end with the device command
+    group = ({"process_group": 0} if sys.version_info >= (3, 11)
+             else {"preexec_fn": os.setpgrp})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_child_env(), start_new_session=True)
+                            env=_child_env(), **group)
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, e.output, f"[{e.bench.name}] "),
                               daemon=True),
              threading.Thread(target=_pump, args=(proc.stderr, err, f"[{e.bench.name}!] "),
@@ -166,12 +170,17 @@ def run_one(e: Entry, preset: str, limit_s: float) -> None:
     try:
         rc = proc.wait(timeout=max(limit_s, 1.0))
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the benchmark's own process group
-        proc.wait()
         rc = None
+    finally:  # at its limit, and when the suite itself is interrupted or terminated
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the benchmark's own process group
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        e.seconds = time.monotonic() - t0
     for t in pumps:
         t.join(timeout=5)
-    e.seconds = time.monotonic() - t0
     if rc is None:
         e.status, e.reason = "timed out", f"stopped after {limit_s:.0f} s (its time limit)"
     elif rc == 0:
@@ -284,11 +293,39 @@ def main(argv: list[str] | None = None,
             _write(args.out, render(entries, info, preset, command, started,
                                     time.monotonic() - t_start, args.budget_s))
 
+    def terminate(signum, frame):  # the device tool's limit: stop the benchmark, keep tables
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     flush()
+    try:
+        _run_all(entries, preset, args.budget_s, t_start, flush)
+    except KeyboardInterrupt as e:
+        for x in entries:
+            if x.status == "running":
+                x.status, x.reason = "stopped", f"suite interrupted ({e or 'Ctrl-C'})"
+        _say("interrupted: writing the finished tables")
+        flush()
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    text = render(entries, info, preset, command, started, time.monotonic() - t_start,
+                  args.budget_s)
+    if args.out:
+        _write(args.out, text)
+        _say(f"wrote {args.out} ({time.monotonic() - t_start:.0f} s)")
+    else:
+        print(text, end="")
+    return int(any(e.status in ("failed", "timed out") for e in entries))
+
+
+def _run_all(entries: list[Entry], preset: str, budget: float, t_start: float, flush) -> None:
     for i, e in enumerate(entries, 1):
         if e.status != "pending":
             continue
-        left = args.budget_s - (time.monotonic() - t_start)
+        left = budget - (time.monotonic() - t_start)
         if e.estimate > left:
             e.status, e.reason = "skipped", f"estimated {e.estimate:.0f} s > {left:.0f} s left"
             _say(f"{i}/{len(entries)} {e.bench.name}: skipped ({e.reason})")
@@ -302,11 +339,3 @@ def main(argv: list[str] | None = None,
         _say(f"{i}/{len(entries)} {e.bench.name}: {e.status} in {e.seconds:.1f} s"
              + (f" ({e.reason})" if e.reason else ""))
         flush()
-    text = render(entries, info, preset, command, started, time.monotonic() - t_start,
-                  args.budget_s)
-    if args.out:
-        _write(args.out, text)
-        _say(f"wrote {args.out} ({time.monotonic() - t_start:.0f} s)")
-    else:
-        print(text, end="")
-    return int(any(e.status in ("failed", "timed out") for e in entries))
