@@ -69,7 +69,7 @@ REGISTRY: list[Benchmark] = [
             "cpu": (_a("--seeds 1 2 4 --steps 100"), 90),
             "accel": (_a("--seeds 1 2 4 8 16 --steps 200"), 120),
             "tiny": (_a("--seeds 1 2 --steps 3 --hidden 8 --batch 8 --rows 400 --repeats 1 "
-                        "--num-envs 2"), 60),
+                        "--num-envs 2"), 45),
         }, requires=MJX, markdown=True),
     Benchmark(
         "online", "Online phase: fused chunk vs host loop",
@@ -77,7 +77,7 @@ REGISTRY: list[Benchmark] = [
             "cpu": (_a("--iterations 3 --repeats 2"), 150),
             "accel": (_a("--num-envs 64 --iterations 4 --repeats 2"), 150),
             "tiny": (_a("--env reach --num-envs 2 --horizon 2 --batch 8 --hidden 16 "
-                        "--iterations 1 --repeats 1"), 90),
+                        "--iterations 1 --repeats 1"), 120),
         }, requires=MJX),
     Benchmark(
         "envs", "MJX environments: env steps/s vs C MuJoCo",
@@ -102,7 +102,7 @@ REGISTRY: list[Benchmark] = [
             "accel": (_a("--phase online --seeds 1 2 4 8 --num-envs 64 --iterations 4 "
                          "--repeats 2"), 200),
             "tiny": (_a("--phase online --seeds 1 2 --num-envs 2 --iterations 1 --hidden 8 "
-                        "--batch 8 --rows 400 --repeats 1"), 120),
+                        "--batch 8 --rows 400 --repeats 1"), 180),
         }, requires=MJX, markdown=True),
     Benchmark(
         "bridge", "Host-env bridge (ogbench on the host) vs the fused MJX chunk",

@@ -232,8 +232,9 @@ def render(entries: list[Entry], info: dict, preset: str, command: str, started:
         out += ["", f"## {i}. {e.bench.title} (`{args}`)", "",
                 f"{e.status}, {e.seconds:.1f} s (estimated {e.estimate:.0f} s)"
                 + (f": {e.reason}" if e.reason else "") + ".", ""]
-        if e.bench.markdown and e.status == "done":
-            out += [x[2:] if x.startswith("# ") else x for x in e.output]
+        if e.bench.markdown and e.status == "done":  # a "# title" line becomes a paragraph
+            for x in e.output:
+                out += [x[2:], ""] if x.startswith("# ") else [x]
         elif e.output:
             out += ["```", *e.output, "```"]
     return "\n".join(out) + "\n"
