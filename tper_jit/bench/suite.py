@@ -67,7 +67,7 @@ def _say(msg: str) -> None:
 
 
 def _child_env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 
@@ -77,7 +77,8 @@ def probe() -> dict:
     the accelerator, whose memory the benchmark processes need)."""
     cmd = [sys.executable, "-m", "tper_jit.bench.worker", "probe"]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_child_env())
+        res = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8",
+                             errors="replace", timeout=300, env=_child_env())
         return json.loads(res.stdout.strip().splitlines()[-1])
     except Exception as e:  # noqa: BLE001 - a broken JAX is reported, the suite goes on
         return {"backend": "unknown", "device_kind": f"probe failed: {e}", "device_count": 0}
@@ -146,7 +147,10 @@ def _pump(stream, sink: list[str], prefix: str) -> None:
     for line in stream:
         line = line.rstrip("\n")
         sink.append(line)
-        print(f"{prefix}{line}", file=sys.stderr, flush=True)
+        try:  # an echo that cannot be printed must not stop the draining of the pipe
+            print(f"{prefix}{line}", file=sys.stderr, flush=True)
+        except (UnicodeError, OSError, ValueError):
+            pass
 
 
 def run_one(e: Entry, preset: str, limit_s: float) -> None:
@@ -160,7 +164,7 @@ def run_one(e: Entry, preset: str, limit_s: float) -> None:
     group = ({"process_group": 0} if sys.version_info >= (3, 11)
              else {"preexec_fn": os.setpgrp})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_child_env(), **group)
+                            encoding="utf-8", errors="replace", env=_child_env(), **group)
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, e.output, f"[{e.bench.name}] "),
                               daemon=True),
              threading.Thread(target=_pump, args=(proc.stderr, err, f"[{e.bench.name}!] "),
@@ -243,7 +247,7 @@ def render(entries: list[Entry], info: dict, preset: str, command: str, started:
 def _write(path: str, text: str) -> None:
     tmp = Path(f"{path}.tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
