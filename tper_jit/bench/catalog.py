@@ -12,7 +12,8 @@ itself: each one runs in its own process, see ``worker.py``), the section title 
 
 Estimates are wall seconds of the whole process (interpreter and JAX start, data, every
 compile, the timed calls).  The ``cpu`` ones come from the runs recorded in
-docs/benchmarks.md on the shared 2-core VM; the ``accel`` ones are guesses (compiles of the
+docs/benchmarks.md on the shared 2-core VM (``bench all`` itself, 2026-12-03, for the first
+four); the ``accel`` ones are guesses (compiles of the
 same programs take about as long on a GPU, plus ~10 s of CUDA start per process) until a GPU
 run records the real numbers, which the output's summary table shows next to the estimate.
 The list is in priority order: the suite runs them in this order and skips whatever no
@@ -52,21 +53,21 @@ REGISTRY: list[Benchmark] = [
     Benchmark(
         "update", "ACFQL gradient steps: fused chunk vs per-step host sampling",
         "tper_jit.bench.update", "python -m tper_jit.bench update", {
-            "cpu": (_a("--chunk 10 --repeats 2 --agents"), 50),
+            "cpu": (_a("--chunk 10 --repeats 2 --agents"), 40),
             "accel": (_a("--chunk 50 --repeats 5 --agents"), 60),
             "tiny": (_a("--hidden 16 --batch 8 --rows 500 --chunk 2 --repeats 1 --agents"), 25),
         }),
     Benchmark(
         "sampler", "T-PER sampler: sample + priority update",
         "tper_jit.bench.sampler", "python -m tper_jit.bench sampler", {
-            "cpu": ((), 90),
+            "cpu": ((), 80),
             "accel": (_a("--steps 200"), 90),
             "tiny": (_a("--n 50 --transitions 2000 --steps 3 --ref-steps 2 --repeats 1"), 15),
         }),
     Benchmark(
         "seeds", "Vmapped seeds, offline phase",
         "tper_jit.bench.seeds", "python -m tper_jit.bench seeds", {
-            "cpu": (_a("--seeds 1 2 4 --steps 100"), 90),
+            "cpu": (_a("--seeds 1 2 4 --steps 100"), 110),
             "accel": (_a("--seeds 1 2 4 8 16 --steps 200"), 120),
             "tiny": (_a("--seeds 1 2 --steps 3 --hidden 8 --batch 8 --rows 400 --repeats 1 "
                         "--num-envs 2"), 45),
@@ -74,7 +75,7 @@ REGISTRY: list[Benchmark] = [
     Benchmark(
         "online", "Online phase: fused chunk vs host loop",
         "tper_jit.bench.online", "python -m tper_jit.bench online", {
-            "cpu": (_a("--iterations 3 --repeats 2"), 150),
+            "cpu": (_a("--iterations 3 --repeats 2"), 180),
             "accel": (_a("--num-envs 64 --iterations 4 --repeats 2"), 150),
             "tiny": (_a("--env reach --num-envs 2 --horizon 2 --batch 8 --hidden 16 "
                         "--iterations 1 --repeats 1"), 120),
