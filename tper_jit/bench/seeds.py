@@ -23,6 +23,7 @@ from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.loop import seeds
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.tasks import mjx_tasks
+from tper_jit.tasks.resolve import RewardRule
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,7 +63,7 @@ def _setup(args: argparse.Namespace, num_seeds: int):
     reset = jax.jit(venv.reset)
     states = [seeds.split_offline(init_online_state(cfg, s, venv, seed=i, reset=reset))[1]
               for i, s in zip(ids, tr.init_states, strict=True)]
-    scan, _, _, _ = make_online_scan(cfg, tr.agent_config, venv, -1.0)
+    scan, _, _, _ = make_online_scan(cfg, tr.agent_config, venv, RewardRule(shift=-1.0))
     return seeds.batch_chunk(scan, num_seeds), offline, seeds.stack(states)
 
 
