@@ -42,6 +42,7 @@ def test_update_bench_runs_tiny():
     out = update.run(p.parse_args(["--hidden", "16", "--batch", "8", "--rows", "500",
                                    "--chunk", "2", "--repeats", "1", "--agents"]))
     assert out["ref_steps_per_s"] > 0 and out["fused_steps_per_s"] > 0 and out["ratio"] > 0
+    assert out["bf16_ratio"] > 0  # the bf16 row is measured next to f32 by default
     assert "agents" not in out
 
 

@@ -37,6 +37,7 @@ from flax import struct
 from tper_jit.agents import config_checks as checks
 from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
+from tper_jit.agents.precision import PRECISIONS
 from tper_jit.agents.spec import AgentSpec
 from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
@@ -72,6 +73,7 @@ class ACFQLConfig:
     critic_num_heads: int = 8  # transformer critic: attention heads (divide d_model)
     critic_num_layers: int = 2  # transformer critic: causal pre-LN blocks
     critic_mlp_ratio: int = 4  # transformer critic: block MLP width / d_model
+    precision: str = "f32"  # matmul inputs of the MLP networks: f32 | bf16 (f32 accumulation)
 
     def __post_init__(self):
         checks.normalise_tuples(self, "hidden_dims")
@@ -87,6 +89,9 @@ class ACFQLConfig:
             ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
             ("beta", 0.0 <= self.beta <= 1.0, "must be in [0, 1]"),
             *tcritic.config_checks(self),
+            ("precision", self.precision in PRECISIONS, f"must be one of {PRECISIONS}"),
+            ("precision", self.precision == "f32" or self.critic == "mlp",
+             "bf16 applies to the MLP networks; the transformer critic runs in f32 only"),
         ], bools=("layer_norm", "action_chunking", "use_weighted_target"))
 
     def flat_action_dim(self, action_dim: int) -> int:
@@ -109,11 +114,11 @@ def make_networks(config: ACFQLConfig, action_dim: int) -> Networks:
     if config.critic == "transformer":
         critic = tcritic.from_config(config)
     else:
-        critic = Critic(config.hidden_dims, config.num_qs, config.layer_norm)
+        critic = Critic(config.hidden_dims, config.num_qs, config.layer_norm, config.precision)
     return Networks(
         critic=critic,
-        actor_bc_flow=FlowActor(config.hidden_dims, k),
-        actor_onestep=OneStepActor(config.hidden_dims, k),
+        actor_bc_flow=FlowActor(config.hidden_dims, k, precision=config.precision),
+        actor_onestep=OneStepActor(config.hidden_dims, k, precision=config.precision),
     )
 
 

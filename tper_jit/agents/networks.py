@@ -10,6 +10,9 @@
 - ``FlowActor``: the BC velocity field v(s, x, t), input concat(obs, x, t) → ``action_dim``.
 - ``OneStepActor``: μ(s, z), input concat(obs, z) → ``action_dim`` (no clipping here).
 
+Every network takes ``precision`` (``agents/precision.py``): ``f32``, or ``bf16`` matmul
+inputs with float32 accumulation in all of its Dense layers (parameters stay float32).
+
 ``action_dim`` is the flat action the networks see: H·A with action chunking, A without.
 """
 
@@ -20,6 +23,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from tper_jit.agents.precision import dot_general_for
 
 glorot_uniform = nn.initializers.glorot_uniform()
 
@@ -36,13 +41,15 @@ class MLP(nn.Module):
 
     dims: Sequence[int]  # widths of every layer, the last one is the output width
     layer_norm: bool = False  # LayerNorm after each hidden activation
+    precision: str = "f32"  # matmul inputs: f32 | bf16 (float32 accumulation)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         n = len(self.dims)
+        dot = dot_general_for(self.precision)
         for i, width in enumerate(self.dims):
             x = nn.Dense(width, kernel_init=glorot_uniform, bias_init=nn.initializers.zeros,
-                         name=f"dense_{i}")(x)
+                         dot_general=dot, name=f"dense_{i}")(x)
             if i < n - 1:
                 x = nn.gelu(x)
                 if self.layer_norm:
@@ -55,11 +62,13 @@ class _QMember(nn.Module):
 
     hidden_dims: Sequence[int]
     layer_norm: bool
+    precision: str = "f32"
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
         x = jnp.concatenate([observations, actions], axis=-1)
-        return MLP((*self.hidden_dims, 1), self.layer_norm, name="mlp")(x)[..., 0]
+        return MLP((*self.hidden_dims, 1), self.layer_norm, self.precision, name="mlp")(x)[
+            ..., 0]
 
 
 class Critic(nn.Module):
@@ -68,11 +77,12 @@ class Critic(nn.Module):
     hidden_dims: Sequence[int]  # hidden widths of each member
     num_qs: int = 2  # ensemble size
     layer_norm: bool = True  # LayerNorm in every member
+    precision: str = "f32"  # matmul inputs: f32 | bf16
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
         ensemble = make_ensemble(_QMember, self.num_qs)
-        return ensemble(self.hidden_dims, self.layer_norm, name="ensemble")(
+        return ensemble(self.hidden_dims, self.layer_norm, self.precision, name="ensemble")(
             observations, actions)
 
 
@@ -82,11 +92,13 @@ class FlowActor(nn.Module):
     hidden_dims: Sequence[int]
     action_dim: int  # K = H·A (chunked) or A
     layer_norm: bool = False
+    precision: str = "f32"  # matmul inputs: f32 | bf16
 
     @nn.compact
     def __call__(self, observations: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
         inp = jnp.concatenate([observations, x, t], axis=-1)
-        return MLP((*self.hidden_dims, self.action_dim), self.layer_norm, name="mlp")(inp)
+        return MLP((*self.hidden_dims, self.action_dim), self.layer_norm, self.precision,
+                   name="mlp")(inp)
 
 
 class OneStepActor(nn.Module):
@@ -95,8 +107,10 @@ class OneStepActor(nn.Module):
     hidden_dims: Sequence[int]
     action_dim: int  # K = H·A (chunked) or A
     layer_norm: bool = False
+    precision: str = "f32"  # matmul inputs: f32 | bf16
 
     @nn.compact
     def __call__(self, observations: jax.Array, z: jax.Array) -> jax.Array:
         inp = jnp.concatenate([observations, z], axis=-1)
-        return MLP((*self.hidden_dims, self.action_dim), self.layer_norm, name="mlp")(inp)
+        return MLP((*self.hidden_dims, self.action_dim), self.layer_norm, self.precision,
+                   name="mlp")(inp)

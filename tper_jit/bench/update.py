@@ -12,6 +12,7 @@ Both use the same networks, batch size, horizon and data, measured in the same r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tper_jit.agents import acfql
+from tper_jit.agents.precision import PRECISIONS
 from tper_jit.bench.agents import AGENT_ROWS, print_rows
 from tper_jit.bench.timing import time_calls
 from tper_jit.replay import gather, samplers, store
@@ -35,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=20, help="K steps per fused chunk")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", nargs="+", default=["f32", "bf16"], choices=PRECISIONS,
+                   help="--agent.precision values of the fused rows (the first is the "
+                        "baseline of the ratios; the per-step reference runs in f32)")
     p.add_argument("--agents", nargs="*", default=list(AGENT_ROWS), choices=AGENT_ROWS,
                    help="extra fused rows for other agents / options (none: ACFQL only)")
     p.add_argument("--utd", type=int, default=20, help="RLPD critic steps per update")
@@ -116,36 +121,51 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         ref_times.append((time.perf_counter() - t0) / args.chunk)
 
     # (a) fused: sample → gather → update inside one jitted scan, state donated
-    st = store.build(obs, act, rew, term, obs)
     scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
-    replay = samplers.init_replay(st, scfg)
     sample = samplers.make_sampler(scfg)
 
-    def step(carry, _):
-        agent, replay, key = carry
-        key, k_s, k_u = jax.random.split(key, 3)
-        s = sample(replay, k_s, args.batch)
-        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
-                                     cfg.discount)
-        agent, metrics, _ = acfql.update(agent, batch, k_u)
-        return (agent, replay, key), metrics["critic/critic_loss"]
+    def fused_time(agent):
+        # a fresh replay per row: the chunk donates its carry
+        replay = samplers.init_replay(store.build(obs, act, rew, term, obs), scfg)
 
-    fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
-                    donate_argnums=0)
-    _, fused_compile, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
+        def step(carry, _):
+            agent, replay, key = carry
+            key, k_s, k_u = jax.random.split(key, 3)
+            s = sample(replay, k_s, args.batch)
+            batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
+                                         cfg.discount)
+            agent, metrics, _ = acfql.update(agent, batch, k_u)
+            return (agent, replay, key), metrics["critic/critic_loss"]
+
+        fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
+                        donate_argnums=0)
+        _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
                                          args.repeats)
-    fused_times = [t / args.chunk for t in times]
+        return float(np.median([t / args.chunk for t in times])), compile_s
 
-    ref_s, fused_s = float(np.median(ref_times)), float(np.median(fused_times))
+    fused = {}
+    for prec in dict.fromkeys(["f32", *args.precision]):
+        a = agent if prec == "f32" else acfql.init(
+            jax.random.PRNGKey(args.seed), args.obs_dim, args.action_dim,
+            dataclasses.replace(cfg, precision=prec))
+        fused[prec] = fused_time(a)
+    ref_s, fused_s = float(np.median(ref_times)), fused["f32"][0]
     print(f"{'pattern':<34} | {'steps/s':>9} | {'ms/step':>8} | {'compile s':>9}")
     print("-" * 70)
     print(f"{'per-step (host numpy + 1 jit call)':<34} | {1 / ref_s:>9.2f} | "
           f"{1e3 * ref_s:>8.2f} | {ref_compile:>9.1f}")
-    print(f"{'fused lax.scan chunk (K=' + str(args.chunk) + ')':<34} | {1 / fused_s:>9.2f} | "
-          f"{1e3 * fused_s:>8.2f} | {fused_compile:>9.1f}")
+    for prec in dict.fromkeys(["f32", *args.precision]):
+        t, c = fused[prec]
+        name = f"fused lax.scan chunk (K={args.chunk}){'' if prec == 'f32' else ', ' + prec}"
+        print(f"{name:<34} | {1 / t:>9.2f} | {1e3 * t:>8.2f} | {c:>9.1f}")
     print(f"speed-up of the fused chunk: {ref_s / fused_s:.2f}x")
     result = {"ref_steps_per_s": 1 / ref_s, "fused_steps_per_s": 1 / fused_s,
               "ratio": ref_s / fused_s}
+    for prec in args.precision:
+        if prec != "f32":
+            ratio = fused_s / fused[prec][0]
+            print(f"{prec} / f32 speed-up of the fused chunk (same run): {ratio:.2f}x")
+            result[f"{prec}_ratio"] = ratio
     if args.agents:
         print()
         result["agents"] = print_rows(args, obs, act, rew, term, fused_s)
