@@ -90,6 +90,41 @@ def test_bf16_update_keeps_f32_state_and_tracks_the_f32_losses():
     assert out["bf16"] != out["f32"]  # the option really changes the arithmetic
 
 
+VMAPPED = """
+import jax, jax.numpy as jnp
+from tper_jit.agents import acfql
+from tper_jit.replay.gather import ChunkBatch
+b, h, d, a = 128, 5, 19, 5
+k = jax.random.split(jax.random.PRNGKey(3), 4)
+z = lambda *s: jnp.zeros(s)
+batch = ChunkBatch(observations=jax.random.normal(k[0], (b, d)),
+                   actions=jax.random.uniform(k[1], (b, h, a), minval=-1, maxval=1),
+                   rewards=-jnp.ones((b, h)), masks=jnp.ones((b, h)), terminals=z(b, h),
+                   valid=jnp.ones((b, h)), next_observations=jax.random.normal(k[2], (b, d)),
+                   next_actions=z(b, h, a), next_actions_valid=z(b), successes=z(b, h),
+                   episode_ids=jnp.zeros((b,), jnp.int32), starts=jnp.zeros((b,), jnp.int32))
+cfg = acfql.ACFQLConfig(hidden_dims=(64, 64), horizon_length=h, batch_size=b, flow_steps=2,
+                        precision="bf16")
+agents = jax.vmap(lambda kk: acfql.init(kk, d, a, cfg))(jax.random.split(k[3], 3))
+batches = jax.tree.map(lambda x: jnp.stack([x] * 3), batch)
+_, m, _ = jax.jit(jax.vmap(acfql.update))(agents, batches, jax.random.split(k[3], 3))
+print("VMAPPED_OK", float(m["critic/critic_loss"][0]))
+"""
+
+
+def test_vmapped_seeds_compile_in_a_separate_process():
+    # XLA CPU aborts the process (ynn_emitter Check failed) compiling batched bf16 dots of
+    # this exact program when the matmuls are left to vmap: a subprocess keeps an abort from
+    # taking the test worker down with it
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", VMAPPED], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert p.returncode == 0 and "VMAPPED_OK" in p.stdout, p.stderr[-2000:]
+
+
 def test_precision_flag_is_checked():
     from tper_jit.agents import registry
     from tper_jit.cli import parse_args

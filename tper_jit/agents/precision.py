@@ -31,23 +31,53 @@ def _physical_t(a: jax.Array) -> jax.Array:
     return flat.reshape(a.shape[1], a.shape[0])
 
 
+def _unbatched(dot):
+    """``dot(a, b)`` of 2-D bf16 operands, kept 2-D under ``vmap``: XLA CPU (jax 0.9) aborts
+    compiling some *batched* bf16 × bf16 → f32 dots (``ynn_emitter.cc: Check failed:
+    lhs element type == instr element type``, seen with 3 vmapped seeds at B = 128), so a
+    batched ``a`` with a shared ``b`` becomes one taller 2-D product and anything else a
+    ``lax.map`` of 2-D products (seeds and ensemble members run one after another)."""
+    f = jax.custom_batching.custom_vmap(dot)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, a, b):
+        a_batched, b_batched = in_batched
+        if a_batched and not b_batched and dot is _nn:
+            y = f(a.reshape(-1, a.shape[-1]), b)
+            return y.reshape(axis_size, -1, y.shape[-1]), True
+        a = a if a_batched else jnp.broadcast_to(a, (axis_size, *a.shape))
+        b = b if b_batched else jnp.broadcast_to(b, (axis_size, *b.shape))
+        return lax.map(lambda ab: f(*ab), (a, b)), True
+
+    return f
+
+
+def _nn(a, b):  # (M, K) @ (K, N)
+    return jnp.dot(a, b, preferred_element_type=_F32)
+
+
+def _nt(a, b):  # (M, K) @ (N, K)ᵀ
+    return lax.dot_general(a, b, (((1,), (1,)), ((), ())), preferred_element_type=_F32)
+
+
+_dot_nn, _dot_nt = _unbatched(_nn), _unbatched(_nt)
+
+
 @jax.custom_vjp
 def bf16_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     """``x (B, I) @ w (I, O) -> (B, O)`` float32, from bfloat16-rounded inputs."""
-    return jnp.dot(x.astype(_BF16), w.astype(_BF16), preferred_element_type=_F32)
+    return _dot_nn(x.astype(_BF16), w.astype(_BF16))
 
 
 def _fwd(x, w):
     xb, wb = x.astype(_BF16), w.astype(_BF16)
-    return jnp.dot(xb, wb, preferred_element_type=_F32), (xb, wb)
+    return _dot_nn(xb, wb), (xb, wb)
 
 
 def _bwd(res, g):
     xb, wb = res
     gb = g.astype(_BF16)
-    dx = lax.dot_general(gb, wb, (((1,), (1,)), ((), ())), preferred_element_type=_F32)
-    dw = jnp.dot(_physical_t(xb), gb, preferred_element_type=_F32)
-    return dx, dw
+    return _dot_nt(gb, wb), _dot_nn(_physical_t(xb), gb)
 
 
 bf16_matmul.defvjp(_fwd, _bwd)
