@@ -155,3 +155,26 @@ def test_ogbench_host_env_episode_frames():
         assert np.abs(frames[-1].astype(int) - frames[0]).mean() > 0.05
     finally:
         venv.close()
+
+
+def test_ogbench_recorder_writes_a_clip_of_the_agents_episode(tmp_path):
+    from tper_jit.agents import acfql
+    from tper_jit.cli import parse_args
+    from tper_jit.loop.video import build_video_recorder
+    from tper_jit.tasks.resolve import resolve
+
+    name = "cube-single-play-singletask-task1-v0"
+    cfg = parse_args([f"--env_name={name}", "--video_episodes=1", "--video_frame_skip=40",
+                      "--horizon_length=5", "--eval_interval=10"])
+    acfg = acfql.ACFQLConfig(hidden_dims=(8,), horizon_length=5, flow_steps=1)
+    agent = acfql.init(jax.random.PRNGKey(0), 28, 5, acfg)
+    rec = build_video_recorder(cfg, resolve(name, None, False, strict=False), acfg, 0, tmp_path)
+    path = rec(agent, 10)
+    assert path is not None and path.parent == tmp_path / "videos"
+    assert path.stem == "eval_00000010" and path.stat().st_size > 1000
+    if path.suffix == ".mp4":
+        import imageio.v2 as imageio
+
+        # reset frame + every 40th of at most 200 steps (an untrained agent runs to the limit)
+        frames = imageio.mimread(path)
+        assert 2 <= len(frames) <= 6 and frames[0].shape[-1] == 3
