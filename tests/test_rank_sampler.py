@@ -226,3 +226,16 @@ def test_merge_with_nan_key_sort_matches_full_sort_on_ties():
 def test_config_rejects_bad_refresh_fraction(frac):
     with pytest.raises(ValueError, match="refresh_fraction"):
         priorities.TPERConfig(refresh_fraction=frac)
+
+
+@pytest.mark.parametrize("largest_finite_group", [1, 2, 8, 9, 40])
+def test_doubled_average_ranks_both_paths_match_scipy(largest_finite_group):
+    rng = np.random.default_rng(largest_finite_group)
+    sizes = list(rng.integers(1, min(largest_finite_group, 8) + 1, 300)) + [largest_finite_group]
+    vals = np.repeat(rng.permutation(len(sizes)).astype(np.float32), sizes)
+    s = np.concatenate([np.full(37, np.inf), vals, np.full(21, -np.inf)]).astype(np.float32)
+    s = np.sort(s)[::-1].copy()
+    got = np.asarray(jax.jit(ranking.doubled_average_ranks)(jnp.asarray(s)))
+    want = 2 * (stats.rankdata(-s.astype(np.float64), method="average") - 1)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.asarray(ranking._group_bounds_by_scan(jnp.asarray(s))), want)

@@ -81,6 +81,48 @@ def to_chunk_batch(b: dict[str, np.ndarray], action_dim: int) -> gather.ChunkBat
         episode_ids=jnp.zeros((batch,), jnp.int32), starts=jnp.zeros((batch,), jnp.int32))
 
 
+def fused_step_times(agent, cfg: acfql.ACFQLConfig, data, args) -> tuple[list[float], float]:
+    """Seconds per gradient step of ``args.repeats`` fused chunks (K = ``args.chunk`` steps
+    of transition-uniform sample → gather → ``acfql.update`` in one jitted scan, state
+    donated) and the compile seconds.  ``data`` = (obs (N, d), act (N, a), rew (N,),
+    term (N,))."""
+    obs, act, rew, term = data
+    st = store.build(obs, act, rew, term, obs)
+    scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
+    replay = samplers.init_replay(st, scfg)
+    sample = samplers.make_sampler(scfg)
+
+    def step(carry, _):
+        agent, replay, key = carry
+        key, k_s, k_u = jax.random.split(key, 3)
+        s = sample(replay, k_s, args.batch)
+        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
+                                     cfg.discount)
+        agent, metrics, _ = acfql.update(agent, batch, k_u)
+        return (agent, replay, key), metrics["critic/critic_loss"]
+
+    fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
+                    donate_argnums=0)
+    _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
+                                     args.repeats)
+    return [t / args.chunk for t in times], compile_s
+
+
+def acfql_step_seconds(hidden: tuple[int, ...], batch: int, horizon: int, repeats: int,
+                       seed: int = 0, rows: int = 100_000, chunk: int = 20
+                       ) -> float:
+    """Median seconds of one fused ACFQL gradient step (the defaults of ``bench update``:
+    obs 28, act 5) with ``hidden`` networks and batch ``batch``."""
+    args = argparse.Namespace(obs_dim=28, action_dim=5, batch=batch, horizon=horizon,
+                              rows=rows, chunk=chunk, repeats=repeats)
+    obs, act, rew, term = _data(args, np.random.default_rng(seed))
+    cfg = acfql.ACFQLConfig(hidden_dims=tuple(hidden), horizon_length=horizon,
+                            batch_size=batch)
+    agent = acfql.init(jax.random.PRNGKey(seed), args.obs_dim, args.action_dim, cfg)
+    times, _ = fused_step_times(agent, cfg, (obs, act, rew, term), args)
+    return float(np.median(times))
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(args.seed)
     obs, act, rew, term = _data(args, rng)
@@ -116,25 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         ref_times.append((time.perf_counter() - t0) / args.chunk)
 
     # (a) fused: sample → gather → update inside one jitted scan, state donated
-    st = store.build(obs, act, rew, term, obs)
-    scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
-    replay = samplers.init_replay(st, scfg)
-    sample = samplers.make_sampler(scfg)
-
-    def step(carry, _):
-        agent, replay, key = carry
-        key, k_s, k_u = jax.random.split(key, 3)
-        s = sample(replay, k_s, args.batch)
-        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
-                                     cfg.discount)
-        agent, metrics, _ = acfql.update(agent, batch, k_u)
-        return (agent, replay, key), metrics["critic/critic_loss"]
-
-    fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
-                    donate_argnums=0)
-    _, fused_compile, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
-                                         args.repeats)
-    fused_times = [t / args.chunk for t in times]
+    fused_times, fused_compile = fused_step_times(agent, cfg, (obs, act, rew, term), args)
 
     ref_s, fused_s = float(np.median(ref_times)), float(np.median(fused_times))
     print(f"{'pattern':<34} | {'steps/s':>9} | {'ms/step':>8} | {'compile s':>9}")

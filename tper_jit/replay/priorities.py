@@ -38,9 +38,11 @@ The ``normalized`` metric is the report's non-ranked variant: p ∝ min-max-norm
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from tper_jit.config.flags import METRICS
@@ -151,6 +153,13 @@ def _scores(t, cfg: TPERConfig) -> jax.Array:
     return jnp.where(_included(t, cfg), s, -jnp.inf)
 
 
+@functools.lru_cache(maxsize=8)
+def _half_rank_weights(e: int, alpha: float) -> np.ndarray:
+    """``(2E,)`` float32 (j / 2 + 1)^-α: the weight of average rank j / 2 (host constant,
+    float64 powers)."""
+    return ((np.arange(2 * e, dtype=np.float64) / 2 + 1.0) ** -alpha).astype(np.float32)
+
+
 def position_probabilities(index: ranking.RankIndex, cfg: TPERConfig) -> jax.Array:
     """p of the slot at each sorted position ``(E,)`` (0 past the n included ones), O(n)."""
     ss = index.sorted_scores
@@ -165,8 +174,10 @@ def position_probabilities(index: ranking.RankIndex, cfg: TPERConfig) -> jax.Arr
         # All returns equal → all weights 0: fall back to uniform.
         w = jnp.where(w.sum() > 0, w, incl_sorted.astype(jnp.float32))
     else:
-        ranks = ranking.average_ranks(ss)
-        w = jnp.where(incl_sorted, jnp.exp(-cfg.alpha_rank * jnp.log1p(ranks)), 0.0)
+        # w = (r + 1)^-α looked up at 2r in a static table of half-integer ranks.
+        two_r = ranking.doubled_average_ranks(ss)
+        table = jnp.asarray(_half_rank_weights(ss.shape[0], cfg.alpha_rank))
+        w = jnp.where(incl_sorted, table[two_r], 0.0)
     p = (1.0 - cfg.eps) * w / jnp.maximum(w.sum(), 1e-30) + cfg.eps / n_safe
     return jnp.where(incl_sorted, p, 0.0)
 
@@ -297,27 +308,33 @@ def update_priorities(state: PriorityState, store: TrajectoryStore, episode_ids:
     """One T-PER priority step after a gradient update: EMA of μ ``(B,)``, then the ranks.
 
     ``td_error_rank`` only (no other score depends on μ).  With P = ``pending_capacity`` ≥ 2B
-    the B slots are appended to ``pending``; when the buffer cannot take them, it is first
-    merged at the μ values *before* this step's EMA (so after every refresh the law is
-    exactly that of one μ snapshot) — a refresh every ⌊P / B⌋ steps.  With P < 2B the slots
+    the B slots are appended to ``pending``; when the buffer could not take another batch,
+    every pending slot is merged at its current μ (so after each refresh the law is exactly
+    that of the current μ snapshot) — a refresh every ⌊P / B⌋ steps.  With P < 2B the slots
     are merged at once (exact law every step).  The store's dirty list is left to ``sync``.
     """
+    store = update_mu(store, episode_ids, td_abs, cfg.ema_beta, mask)
+    if cfg.metric != "td_error_rank":
+        return state, store
     ids = episode_ids if mask is None else jnp.where(mask, episode_ids, episode_ids[0])
     ids = ids.astype(jnp.int32)
     b = ids.shape[0]
     cap = state.pending.shape[0]
-    if cfg.metric != "td_error_rank" or cap < 2 * b:
-        store = update_mu(store, episode_ids, td_abs, cfg.ema_beta, mask)
-        if cfg.metric != "td_error_rank":
-            return state, store
+    if cap < 2 * b:
         return _refresh(state, store, cfg, ids, jnp.ones((b,), bool)), store
 
     def flush(s):
         mask_p = jnp.arange(cap) < s.num_pending
         return _refresh(s, store, cfg, s.pending, mask_p).replace(num_pending=jnp.int32(0))
 
-    # The schedule depends on the step count only, so vmapped seeds agree (one branch runs).
-    state = seed_cond(state.num_pending + b > cap, flush, lambda s: s, state)
-    store = update_mu(store, episode_ids, td_abs, cfg.ema_beta, mask)
+    def keep(s):
+        return s
+
+    # The store is not written after these conds (no defensive copy of it), and the schedule
+    # depends on the step count only, so vmapped seeds agree (one branch runs).  The first
+    # cond only fires if the batch size changed between calls.
+    state = seed_cond(state.num_pending + b > cap, flush, keep, state)
     pending = jax.lax.dynamic_update_slice(state.pending, ids, (state.num_pending,))
-    return state.replace(pending=pending, num_pending=state.num_pending + b), store
+    state = state.replace(pending=pending, num_pending=state.num_pending + b)
+    state = seed_cond(state.num_pending + b > cap, flush, keep, state)
+    return state, store
