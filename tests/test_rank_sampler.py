@@ -156,10 +156,11 @@ def test_buffered_refresh_law_is_the_last_refresh_law():
     assert state.priorities.pending.shape == (e // 16,) and e // 16 // b == 3
     snapshots = []
     for step in range(7):
-        if step % 3 == 0:  # the flush at the start of this step merges the μ before it
-            snapshots.append(state.store)
         state = _learn_steps(state, cfg, steps=1, batch=b, seed=10 + step)
-        assert int(state.priorities.num_pending) == b * (step % 3 + 1)
+        # 8, 16, then 24 + 8 > 29: the whole buffer is merged at the μ after this step
+        assert int(state.priorities.num_pending) == b * ((step + 1) % 3)
+        if step % 3 == 2:
+            snapshots.append(state.store)
     p_last = exact_law(snapshots[-1], cfg.tper)
     np.testing.assert_allclose(np.asarray(priorities.slot_probabilities(state.priorities)),
                                p_last, rtol=2e-5, atol=1e-9)
