@@ -81,11 +81,11 @@ def to_chunk_batch(b: dict[str, np.ndarray], action_dim: int) -> gather.ChunkBat
         episode_ids=jnp.zeros((batch,), jnp.int32), starts=jnp.zeros((batch,), jnp.int32))
 
 
-def fused_step_times(agent, cfg: acfql.ACFQLConfig, data, args) -> tuple[list[float], float]:
-    """Seconds per gradient step of ``args.repeats`` fused chunks (K = ``args.chunk`` steps
-    of transition-uniform sample → gather → ``acfql.update`` in one jitted scan, state
-    donated) and the compile seconds.  ``data`` = (obs (N, d), act (N, a), rew (N,),
-    term (N,))."""
+def fused_step_timer(agent, cfg: acfql.ACFQLConfig, data, args):
+    """``(timer, compile_s)``: ``timer()`` runs ``args.repeats`` fused chunks (K =
+    ``args.chunk`` steps of transition-uniform sample → gather → ``acfql.update`` in one
+    jitted scan, state donated) and returns the seconds per gradient step of each.  ``data`` =
+    (obs (N, d), act (N, a), rew (N,), term (N,))."""
     obs, act, rew, term = data
     st = store.build(obs, act, rew, term, obs)
     scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
@@ -103,24 +103,35 @@ def fused_step_times(agent, cfg: acfql.ACFQLConfig, data, args) -> tuple[list[fl
 
     fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
                     donate_argnums=0)
-    _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
-                                     args.repeats)
-    return [t / args.chunk for t in times], compile_s
+    carry, compile_s, _ = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)), 0)
+
+    def timer() -> list[float]:
+        nonlocal carry
+        carry, _, times = time_calls(fused, carry, args.repeats)
+        return [t / args.chunk for t in times]
+
+    return timer, compile_s
 
 
-def acfql_step_seconds(hidden: tuple[int, ...], batch: int, horizon: int, repeats: int,
-                       seed: int = 0, rows: int = 100_000, chunk: int = 20
-                       ) -> float:
-    """Median seconds of one fused ACFQL gradient step (the defaults of ``bench update``:
-    obs 28, act 5) with ``hidden`` networks and batch ``batch``."""
+def fused_step_times(agent, cfg: acfql.ACFQLConfig, data, args) -> tuple[list[float], float]:
+    """Seconds per gradient step of ``args.repeats`` fused chunks, and the compile seconds."""
+    timer, compile_s = fused_step_timer(agent, cfg, data, args)
+    return timer(), compile_s
+
+
+def acfql_step_timer(hidden: tuple[int, ...], batch: int, horizon: int, repeats: int,
+                     seed: int = 0, rows: int = 100_000, chunk: int = 20):
+    """``timer() -> median seconds`` of one fused ACFQL gradient step (``bench update``'s
+    defaults: obs 28, act 5) with ``hidden`` networks and batch ``batch``; compiled once, so
+    it can be called next to each measurement it is compared with."""
     args = argparse.Namespace(obs_dim=28, action_dim=5, batch=batch, horizon=horizon,
                               rows=rows, chunk=chunk, repeats=repeats)
     obs, act, rew, term = _data(args, np.random.default_rng(seed))
     cfg = acfql.ACFQLConfig(hidden_dims=tuple(hidden), horizon_length=horizon,
                             batch_size=batch)
     agent = acfql.init(jax.random.PRNGKey(seed), args.obs_dim, args.action_dim, cfg)
-    times, _ = fused_step_times(agent, cfg, (obs, act, rew, term), args)
-    return float(np.median(times))
+    timer, _ = fused_step_timer(agent, cfg, (obs, act, rew, term), args)
+    return lambda: float(np.median(timer()))
 
 
 def run(args: argparse.Namespace) -> dict[str, float]:
