@@ -18,12 +18,15 @@ def test_sampler_bench_runs_and_reports_ratios(capsys):
     p = argparse.ArgumentParser()
     add_arguments(p)
     args = p.parse_args(["--n", "50", "--transitions", "2000", "--steps", "3",
-                         "--ref-steps", "2", "--repeats", "1"])
+                         "--ref-steps", "2", "--repeats", "1", "--update-hidden", "8",
+                         "--update-batch", "8", "--update-rows", "500", "--staleness"])
     rows = run(args)
     assert len(rows) == 1 and rows[0]["n"] == 50
-    assert rows[0]["ours_ms"] > 0 and rows[0]["ref_ms"] > 0
+    assert rows[0]["ours_ms"] > 0 and rows[0]["ref_ms"] > 0 and rows[0]["exact_ms"] > 0
+    assert rows[0]["update_ms"] > 0 and rows[0]["pct_of_update"] > 0
     out = capsys.readouterr().out
-    assert "speed-up" in out and "x |" in out
+    assert "speed-up" in out and "x |" in out and "% of update" in out
+    assert "of the 8 update" in out and "TV(buffered law, exact law)" in out
 
 
 def test_bench_cli_rejects_unknown_benchmark(capsys):

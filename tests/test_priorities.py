@@ -72,7 +72,7 @@ def test_rank_probabilities_with_ties(metric, key):
     st = _store_with_returns(rets, successes=succ)
     cfg = priorities.TPERConfig(metric=metric)
     prio, st = priorities.init_priorities(st, cfg)
-    p = np.asarray(prio.tree.leaves)[:6]
+    p = np.asarray(priorities.slot_probabilities(prio))[:6]
     score = {"ret": np.array(rets) / 4, "succ": np.where(succ, 2.0, 0.1),
              "none": np.zeros(6)}[key]
     np.testing.assert_allclose(p, _expected_p(score), rtol=1e-5)
@@ -85,7 +85,8 @@ def test_normalized_metric_is_not_ranked():
     st = _store_with_returns(rets)
     prio, _ = priorities.init_priorities(st, priorities.TPERConfig(metric="normalized",
                                                                    eps=0.0))
-    np.testing.assert_allclose(np.asarray(prio.tree.leaves)[:3], [0, 0.25, 0.75], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(priorities.slot_probabilities(prio))[:3],
+                               [0, 0.25, 0.75], rtol=1e-6)
 
 
 def test_ema_touches_exactly_the_sampled_episodes_and_averages_duplicates():
@@ -106,7 +107,8 @@ def test_ema_touches_exactly_the_sampled_episodes_and_averages_duplicates():
                                rtol=1e-6)
     # unseen episodes share the top rank; seen ones follow by μ (2.0 > 0.65)
     score = np.array([np.inf, np.inf, 2.0, np.inf, 0.65, np.inf])
-    np.testing.assert_allclose(np.asarray(prio.tree.leaves)[:6], _expected_p(score), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(priorities.slot_probabilities(prio))[:6],
+                               _expected_p(score), rtol=1e-5)
 
 
 def test_new_online_episode_is_not_starved_and_overwritten_one_disappears():
@@ -120,13 +122,13 @@ def test_new_online_episode_is_not_starved_and_overwritten_one_disappears():
                             jnp.zeros(1, bool), jnp.array([i == 2]), jnp.zeros((1, 2)),
                             jnp.zeros(1))
     prio, st = priorities.sync(prio, st, cfg)
-    leaves = np.asarray(prio.tree.leaves)
+    leaves = np.asarray(priorities.slot_probabilities(prio))
     new = 3
     assert leaves[new] == leaves.max()  # unseen → top rank
     np.testing.assert_allclose(leaves[:4], _expected_p([1.0, 2.0, 3.0, np.inf]), rtol=1e-5)
     cfg_off = priorities.TPERConfig(metric="td_error_rank", include_online=False)
     prio2, _ = priorities.init_priorities(st, cfg_off)
-    assert float(prio2.tree.leaves[new]) == 0.0
+    assert float(priorities.slot_probabilities(prio2)[new]) == 0.0
 
 
 def test_config_rejects_unknown_metric():

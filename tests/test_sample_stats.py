@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from tper_jit.replay import sample_stats, samplers, store
+from tper_jit.replay import priorities, sample_stats, samplers, store
 
 
 def test_priority_and_cluster_stats_by_hand():
@@ -28,7 +28,7 @@ def test_priority_and_cluster_stats_by_hand():
     np.testing.assert_allclose(float(out["ptr/sample_online/start_rel_mean"]),
                                np.mean([4 / 4, 0 / 8, 8 / 8, 1 / 2]))
     assert float(out["ptr/sample_online/unique_episodes"]) == 3
-    p = np.asarray(state.priorities.tree.leaves)[[0, 2, 2, 1]]
+    p = np.asarray(priorities.slot_probabilities(state.priorities))[[0, 2, 2, 1]]
     np.testing.assert_allclose(float(out["ptr/sample_online/priority_mean"]), p.mean(),
                                rtol=1e-6)
     counts = sample_stats.cluster_counts(state, s, 2)

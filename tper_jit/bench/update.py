@@ -86,6 +86,59 @@ def to_chunk_batch(b: dict[str, np.ndarray], action_dim: int) -> gather.ChunkBat
         episode_ids=jnp.zeros((batch,), jnp.int32), starts=jnp.zeros((batch,), jnp.int32))
 
 
+def fused_step_timer(agent, cfg: acfql.ACFQLConfig, data, args):
+    """``(timer, compile_s)``: ``timer()`` runs ``args.repeats`` fused chunks (K =
+    ``args.chunk`` steps of transition-uniform sample → gather → ``acfql.update`` in one
+    jitted scan, state donated) and returns the seconds per gradient step of each.  ``data`` =
+    (obs (N, d), act (N, a), rew (N,), term (N,))."""
+    obs, act, rew, term = data
+    st = store.build(obs, act, rew, term, obs)
+    scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
+    replay = samplers.init_replay(st, scfg)
+    sample = samplers.make_sampler(scfg)
+
+    def step(carry, _):
+        agent, replay, key = carry
+        key, k_s, k_u = jax.random.split(key, 3)
+        s = sample(replay, k_s, args.batch)
+        batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
+                                     cfg.discount)
+        agent, metrics, _ = acfql.update(agent, batch, k_u)
+        return (agent, replay, key), metrics["critic/critic_loss"]
+
+    fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
+                    donate_argnums=0)
+    carry, compile_s, _ = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)), 0)
+
+    def timer() -> list[float]:
+        nonlocal carry
+        carry, _, times = time_calls(fused, carry, args.repeats)
+        return [t / args.chunk for t in times]
+
+    return timer, compile_s
+
+
+def fused_step_times(agent, cfg: acfql.ACFQLConfig, data, args) -> tuple[list[float], float]:
+    """Seconds per gradient step of ``args.repeats`` fused chunks, and the compile seconds."""
+    timer, compile_s = fused_step_timer(agent, cfg, data, args)
+    return timer(), compile_s
+
+
+def acfql_step_timer(hidden: tuple[int, ...], batch: int, horizon: int, repeats: int,
+                     seed: int = 0, rows: int = 100_000, chunk: int = 20):
+    """``timer() -> median seconds`` of one fused ACFQL gradient step (``bench update``'s
+    defaults: obs 28, act 5) with ``hidden`` networks and batch ``batch``; compiled once, so
+    it can be called next to each measurement it is compared with."""
+    args = argparse.Namespace(obs_dim=28, action_dim=5, batch=batch, horizon=horizon,
+                              rows=rows, chunk=chunk, repeats=repeats)
+    obs, act, rew, term = _data(args, np.random.default_rng(seed))
+    cfg = acfql.ACFQLConfig(hidden_dims=tuple(hidden), horizon_length=horizon,
+                            batch_size=batch)
+    agent = acfql.init(jax.random.PRNGKey(seed), args.obs_dim, args.action_dim, cfg)
+    timer, _ = fused_step_timer(agent, cfg, (obs, act, rew, term), args)
+    return lambda: float(np.median(timer()))
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(args.seed)
     obs, act, rew, term = _data(args, rng)
@@ -121,27 +174,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         ref_times.append((time.perf_counter() - t0) / args.chunk)
 
     # (a) fused: sample → gather → update inside one jitted scan, state donated
-    scfg = samplers.SamplerConfig(kind="transition", horizon=args.horizon)
-    sample = samplers.make_sampler(scfg)
-
     def fused_time(agent):
-        # a fresh replay per row: the chunk donates its carry
-        replay = samplers.init_replay(store.build(obs, act, rew, term, obs), scfg)
-
-        def step(carry, _):
-            agent, replay, key = carry
-            key, k_s, k_u = jax.random.split(key, 3)
-            s = sample(replay, k_s, args.batch)
-            batch = gather.gather_chunks(replay.store, s.episode_ids, s.starts, args.horizon,
-                                         cfg.discount)
-            agent, metrics, _ = acfql.update(agent, batch, k_u)
-            return (agent, replay, key), metrics["critic/critic_loss"]
-
-        fused = jax.jit(lambda c: jax.lax.scan(step, c, None, length=args.chunk),
-                        donate_argnums=0)
-        _, compile_s, times = time_calls(fused, (agent, replay, jax.random.PRNGKey(2)),
-                                         args.repeats)
-        return float(np.median([t / args.chunk for t in times])), compile_s
+        times, compile_s = fused_step_times(agent, agent.config, (obs, act, rew, term), args)
+        return float(np.median(times)), compile_s
 
     fused = {}
     for prec in dict.fromkeys(["f32", *args.precision]):

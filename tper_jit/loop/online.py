@@ -92,7 +92,7 @@ def observe(state: OnlineState, tr, rewards: RewardRule,
     env_steps = state.env_steps + tr.valid.sum().astype(jnp.int32)
     replay = replay.replace(store=st, online_step=env_steps)
     if tper is not None:
-        prio, st = priorities.sync(replay.priorities, replay.store, tper)
+        prio, st = priorities.sync_if_changed(replay.priorities, replay.store, tper)
         replay = replay.replace(priorities=prio, store=st)
     ep_return, ep_length, env_metrics = _env_episode_metrics(tr, r, state.ep_return,
                                                              state.ep_length)
@@ -193,7 +193,7 @@ def make_online_chunk(cfg, acfg, venv, rewards: RewardRule):
 
 def priority_plot(state: OnlineState, path, env_steps: int):
     st = state.replay.store
-    p = np.asarray(state.replay.priorities.tree.leaves)
+    p = np.asarray(priorities.slot_probabilities(state.replay.priorities))
     online = np.asarray(st.episodes.source) == ONLINE
     return priority_histogram(p, path, title=f"T-PER p(τ) after {env_steps} env steps",
                               online_mask=online)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from tper_jit.replay import priorities
 from tper_jit.replay.samplers import ReplayState, Sample
 from tper_jit.replay.store import ONLINE
 
@@ -20,7 +21,7 @@ def priority_sample_stats(state: ReplayState, sample: Sample) -> dict[str, jax.A
     (0 = episode start, 1 = last chunk start), success share, online share, mean μ."""
     t = state.store.episodes
     ids = sample.episode_ids
-    p_ep = state.priorities.tree.leaves[ids]
+    p_ep = priorities.slot_probability(state.priorities, ids)
     length = jnp.maximum(t.length[ids], 1)
     rel = sample.starts / jnp.maximum(length - 1, 1)
     return {

@@ -1,9 +1,9 @@
 """Every sampler of the seed as a small pure function over a ``ReplayState``.
 
 Each sampler is ``sample(state, key, batch_size) -> Sample(episode_ids, starts, probs)``:
-draw episode slots from a sum-tree (O(B log n)), then a start offset inside each episode by a
-start rule.  ``probs`` is the probability of drawing that (episode, start) pair, the quantity
-importance weights need.
+draw episode slots from a sum-tree (O(B log n); T-PER's tree is over rank positions), then a
+start offset inside each episode by a start rule.  ``probs`` is the probability of drawing
+that (episode, start) pair, the quantity importance weights need.
 
 Samplers (``SamplerConfig.kind``):
 - ``transition``: uniform over all stored rows of live episodes (leaf = episode length, start
@@ -170,15 +170,18 @@ def sample_cluster(state: ReplayState, key: jax.Array, batch_size: int, cfg: Sam
 
 def sample_tper(state: ReplayState, key: jax.Array, batch_size: int, cfg: SamplerConfig
                 ) -> Sample:
-    """Transition-uniform during warmup, then trajectory priorities (tree leaves = p(τ))."""
+    """Transition-uniform during warmup, then trajectory priorities: a sorted position ∝
+    p(τ) from the position tree, mapped to its slot (``priorities.sample_slots``)."""
     rule = {"none": _traj_rule(cfg), "last": "last", "sweep": "sweep"}[cfg.tper.backward]
 
     def warm(_):
         return sample_transitions(state, key, batch_size, cfg)
 
     def prio(_):
-        return sample_tree(state.priorities.tree, state.store, key, batch_size, cfg.horizon,
-                           rule, cfg.stratified)
+        k_ep, k_start = jax.random.split(key)
+        ids, p_ep = priorities.sample_slots(state.priorities, k_ep, batch_size, cfg.stratified)
+        starts, p_start = draw_starts(state.store, k_start, ids, cfg.horizon, rule)
+        return Sample(ids, starts, p_ep * p_start)
 
     return seed_cond(state.online_step < cfg.tper.warmup_steps, warm, prio, None)
 

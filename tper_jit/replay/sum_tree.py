@@ -156,7 +156,8 @@ def find(tree: SumTree, u: jax.Array) -> jax.Array:
         return node, u
 
     node0 = jnp.ones(u.shape, jnp.int32)
-    node, _ = jax.lax.fori_loop(0, tree.depth, body, (node0, u))
+    # Unrolled: log2(P) levels of B-wide gathers, no per-level loop overhead.
+    node, _ = jax.lax.fori_loop(0, tree.depth, body, (node0, u), unroll=True)
     return jnp.minimum(node - tree.capacity, tree.num_leaves - 1)
 
 
