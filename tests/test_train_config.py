@@ -58,3 +58,12 @@ def test_backward_bool_and_preset(tmp_path):
     cfg = parse_args(["--config", str(preset), "--offline_steps=9"])
     assert cfg.offline_steps == 9 and cfg.metric == "uniform" and cfg.agent == {"alpha": 3.0}
     assert parse_args(["--cluster_k=7"]).cluster_k_value == 7
+
+
+def test_ptr_refresh_fraction_reaches_the_tper_config():
+    from tper_jit.loop.sampling import tper_config
+
+    assert tper_config(parse_args([])).refresh_fraction == 1 / 16
+    assert tper_config(parse_args(["--ptr_refresh_fraction=0"])).refresh_fraction == 0.0
+    with pytest.raises(ValueError, match="ptr_refresh_fraction"):
+        parse_args(["--ptr_refresh_fraction=1.5"])

@@ -50,6 +50,7 @@ class TrainConfig:
     metric: str = "td_error_rank"  # T-PER priority metric
     ptr_warmup_steps: int = 20_000  # online steps of transition-uniform sampling first
     backward: str = "none"  # PTR start rule: none | last | sweep (True means last)
+    ptr_refresh_fraction: float = 1 / 16  # T-PER ranks refreshed every E·f/B steps (0: every step)
     use_weighted_target: bool = False  # SARSA-weighted target (sets agent.use_weighted_target)
     beta: float = 0.5  # weight of the policy target in the SARSA mix (sets agent.beta)
     utd_ratio: int = 1  # gradient steps per env step online
@@ -119,6 +120,9 @@ class TrainConfig:
                              f"{2**32 - self.num_seeds}], got {self.seed}")
         if not 0 <= self.cluster_seed < 2**32:
             raise ValueError(f"--cluster_seed must be in [0, 2**32), got {self.cluster_seed}")
+        if not 0.0 <= self.ptr_refresh_fraction <= 1.0:
+            raise ValueError(f"--ptr_refresh_fraction must be in [0, 1], got "
+                             f"{self.ptr_refresh_fraction}")
         if not 0.0 <= self.offline_fraction <= 1.0:
             raise ValueError(f"--offline_fraction must be in [0, 1], got {self.offline_fraction}")
         if self.symmetric_sampling and self.use_ptr_backward:

@@ -13,7 +13,8 @@ from tper_jit.replay import priorities, samplers
 def tper_config(cfg: TrainConfig) -> priorities.TPERConfig:
     """The T-PER settings named by the seed's flags (shared by both phases)."""
     return priorities.TPERConfig(metric=cfg.metric, include_online=cfg.use_ptr_online_priority,
-                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward)
+                                 warmup_steps=cfg.ptr_warmup_steps, backward=cfg.backward,
+                                 refresh_fraction=cfg.ptr_refresh_fraction)
 
 
 def oper_config(cfg: TrainConfig) -> OPERConfig | None:
