@@ -62,7 +62,8 @@ REGISTRY: list[Benchmark] = [
         "tper_jit.bench.sampler", "python -m tper_jit.bench sampler", {
             "cpu": ((), 80),
             "accel": (_a("--steps 200"), 90),
-            "tiny": (_a("--n 50 --transitions 2000 --steps 3 --ref-steps 2 --repeats 1"), 15),
+            "tiny": (_a("--n 50 --transitions 2000 --steps 3 --ref-steps 2 --repeats 1 "
+                        "--update-hidden 16 --update-batch 8 --update-rows 2000"), 20),
         }),
     Benchmark(
         "seeds", "Vmapped seeds, offline phase",
