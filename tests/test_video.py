@@ -178,3 +178,20 @@ def test_ogbench_recorder_writes_a_clip_of_the_agents_episode(tmp_path):
         # reset frame + every 40th of at most 200 steps (an untrained agent runs to the limit)
         frames = imageio.mimread(path)
         assert 2 <= len(frames) <= 6 and frames[0].shape[-1] == 3
+
+
+def test_videos_reach_an_offline_wandb_run(tmp_path, monkeypatch):
+    from tper_jit.run.logger import MetricLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = MetricLogger(tmp_path, {"test": 1}, use_wandb=True)
+    assert logger.wandb_note == "offline"
+    frames = np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8)
+    fmts = ["gif"] + (["mp4"] if render.mp4_available() else [])
+    for step, fmt in enumerate(fmts, start=1):
+        logger.log_video("eval/video", render.write_video(frames, tmp_path / f"v{step}",
+                                                          fmt=fmt), step * 10)
+    logger.close()
+    media = sorted(p.suffix for p in (tmp_path / "wandb").rglob("media/videos/eval/*"))
+    assert media == sorted(f".{f}" for f in fmts)
