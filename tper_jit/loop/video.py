@@ -90,11 +90,13 @@ def _mjx_clips(cfg: Any, acfg: Any, seed: int) -> Callable[[Any, int], list[np.n
 
     def clips(agent, step):
         rec = jax.device_get(record(agent, jax.random.fold_in(base, step)))
-        out = []
-        for i in range(cfg.video_episodes):
-            idx = render.episode_frames(rec, i, cfg.video_frame_skip)
-            out.append(render.render_frames(env.env, rec.qpos[i][idx], rec.extras[i][idx]))
-        return out
+        idx = [render.episode_frames(rec, i, cfg.video_frame_skip)
+               for i in range(cfg.video_episodes)]
+        # one renderer (GL context, model copy) for all episodes of the evaluation
+        frames = render.render_frames(
+            env.env, np.concatenate([rec.qpos[i][ix] for i, ix in enumerate(idx)]),
+            np.concatenate([rec.extras[i][ix] for i, ix in enumerate(idx)]))
+        return np.split(frames, np.cumsum([len(ix) for ix in idx])[:-1])
 
     return clips
 

@@ -52,6 +52,9 @@ def _short(key: str) -> str:
     return key if head in ("env", "eval") else key.split("/")[-1]
 
 
+_BAR_WIDTH = 16  # characters of the progress bar itself
+
+
 class Progress:
     """Progress of one phase on stderr: steps, rate, ETA and a few metrics.
 
@@ -91,7 +94,8 @@ class Progress:
             rate_s, eta_s = f"{rate:.1f} steps/s", f"ETA {_fmt_time(eta)}"
             # a row wider than the terminal would make rich drop whole columns: cut the
             # metrics instead (label, bar, counts, rate and ETA always fit)
-            used = (len(self.phase) + 2) + 1 + 16 + 1 + (2 * len(str(self.total)) + 1) + 1 \
+            counts = 2 * len(str(self.total)) + 1
+            used = (len(self.phase) + 2) + 1 + _BAR_WIDTH + 1 + counts + 1 \
                 + len(rate_s) + 3 + len(eta_s) + 3
             room = max(self._bar.console.width - used - 1, 0)
             if len(shown) > room:
@@ -131,7 +135,7 @@ def _rich_bar(stream, phase: str, total: int, start: int):
     label = f"[{phase}]"
     fixed = lambda n: Column(min_width=n, no_wrap=True)  # noqa: E731
     bar = RichProgress(TextColumn(label, markup=False, table_column=fixed(len(label))),
-                       BarColumn(bar_width=16, table_column=fixed(16)),
+                       BarColumn(bar_width=_BAR_WIDTH, table_column=fixed(_BAR_WIDTH)),
                        MofNCompleteColumn(table_column=fixed(2 * len(str(total)) + 1)),
                        TextColumn("{task.fields[rate]} | {task.fields[eta]} | "
                                   "{task.fields[metrics]}", markup=False),
