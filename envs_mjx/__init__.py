@@ -2,14 +2,11 @@
 
 import contextlib as _contextlib
 import io as _io
-import os as _os
-import sys as _sys
 
-# mujoco picks its OpenGL backend when first imported; without a display its default (GLFW)
-# cannot render, so headless Linux gets EGL unless MUJOCO_GL says otherwise (videos only).
-if _sys.platform.startswith("linux") and not (_os.environ.get("DISPLAY")
-                                              or _os.environ.get("WAYLAND_DISPLAY")):
-    _os.environ.setdefault("MUJOCO_GL", "egl")
+# before mujoco is first imported: EGL on headless Linux where libEGL loads
+from envs_mjx.gl_backend import choose_headless_gl as _choose_headless_gl
+
+_choose_headless_gl()
 
 
 def _import_mjx_quietly() -> None:

@@ -6,11 +6,5 @@ with ``cli`` / ``bench`` on top and ``stats`` / ``seed_axis`` / ``plots`` / ``su
 everything.  ``docs/architecture.md`` has the map.
 """
 
-import os as _os
-import sys as _sys
-
-# mujoco picks its OpenGL backend when first imported; without a display its default (GLFW)
-# cannot render, so headless Linux gets EGL unless MUJOCO_GL says otherwise (videos only).
-if _sys.platform.startswith("linux") and not (_os.environ.get("DISPLAY")
-                                              or _os.environ.get("WAYLAND_DISPLAY")):
-    _os.environ.setdefault("MUJOCO_GL", "egl")
+# mujoco's OpenGL backend (MUJOCO_GL) is chosen in envs_mjx/gl_backend.py, which every path
+# that imports mujoco (MJX tasks, the ogbench/robosuite bridge) imports first.

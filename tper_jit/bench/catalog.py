@@ -13,9 +13,8 @@ itself: each one runs in its own process, see ``worker.py``), the section title 
 Estimates are wall seconds of the whole process (interpreter and JAX start, data, every
 compile, the timed calls).  The ``cpu`` ones come from the runs recorded in
 docs/benchmarks.md on the shared 2-core VM (``bench all`` itself, 2026-12-03, for the first
-four); the ``accel`` ones are guesses (compiles of the
-same programs take about as long on a GPU, plus ~10 s of CUDA start per process) until a GPU
-run records the real numbers, which the output's summary table shows next to the estimate.
+four); the ``accel`` ones from the first H200 run (2026-12-04, docs/benchmarks.md) where it
+measured them, guesses for seeds-online and bridge (not measured there).
 The list is in priority order: the suite runs them in this order and skips whatever no
 longer fits the budget.
 """
@@ -54,14 +53,14 @@ REGISTRY: list[Benchmark] = [
         "update", "ACFQL gradient steps: fused chunk vs per-step host sampling",
         "tper_jit.bench.update", "python -m tper_jit.bench update", {
             "cpu": (_a("--chunk 10 --repeats 2 --agents"), 40),
-            "accel": (_a("--chunk 50 --repeats 5 --agents"), 60),
+            "accel": (_a("--chunk 50 --repeats 5 --agents"), 50),
             "tiny": (_a("--hidden 16 --batch 8 --rows 500 --chunk 2 --repeats 1 --agents"), 25),
         }),
     Benchmark(
         "sampler", "T-PER sampler: sample + priority update",
         "tper_jit.bench.sampler", "python -m tper_jit.bench sampler", {
             "cpu": ((), 80),
-            "accel": (_a("--steps 200"), 90),
+            "accel": (_a("--steps 200"), 130),
             "tiny": (_a("--n 50 --transitions 2000 --steps 3 --ref-steps 2 --repeats 1 "
                         "--update-hidden 16 --update-batch 8 --update-rows 2000"), 20),
         }),
@@ -69,7 +68,7 @@ REGISTRY: list[Benchmark] = [
         "seeds", "Vmapped seeds, offline phase",
         "tper_jit.bench.seeds", "python -m tper_jit.bench seeds", {
             "cpu": (_a("--seeds 1 2 4 --steps 100"), 110),
-            "accel": (_a("--seeds 1 2 4 8 16 --steps 200"), 120),
+            "accel": (_a("--seeds 1 2 4 8 16 --steps 200"), 90),
             "tiny": (_a("--seeds 1 2 --steps 3 --hidden 8 --batch 8 --rows 400 --repeats 1 "
                         "--num-envs 2"), 45),
         }, requires=MJX, markdown=True),
@@ -85,14 +84,14 @@ REGISTRY: list[Benchmark] = [
         "envs", "MJX environments: env steps/s vs C MuJoCo",
         "envs_mjx.bench:main", "python -m envs_mjx.bench", {
             "cpu": (_a("--tasks cube-single-singletask-task1,lift --batches 16,128"), 90),
-            "accel": (_a("--tasks cube-single-singletask-task1,lift --batches 1024,8192"), 110),
+            "accel": (_a("--tasks cube-single-singletask-task1,lift --batches 1024,8192"), 140),
             "tiny": (_a("--tasks reach --batches 2 --steps 2 --repeats 1 --c_seconds 0.2"), 35),
         }, requires=MJX),
     Benchmark(
         "agents", "The other agents and options (fused rows of bench update)",
         "tper_jit.bench.update", "python -m tper_jit.bench update", {
             "cpu": (_a("--hidden 256 256 --batch 128 --chunk 5 --repeats 2 --utd 5"), 110),
-            "accel": (_a("--chunk 20 --repeats 3"), 130),
+            "accel": (_a("--chunk 20 --repeats 3"), 105),
             "tiny": (_a("--hidden 8 --batch 4 --rows 400 --chunk 2 --repeats 1 --utd 2 "
                         "--critic-d-model 8 --critic-heads 2 --critic-layers 1"), 90),
         }),
