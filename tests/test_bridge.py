@@ -168,20 +168,55 @@ def test_online_episodes_in_the_replay(run):
     np.testing.assert_array_equal(np.asarray(state.ep_length), [21, 21])
 
 
-def test_resume_mid_online_restarts_the_host_episodes(run):
-    import io
+def _drop_last_checkpoint(run_dir):
     import shutil
+
+    # Checkpoints at 232 (mid-online) and 454 (end): drop the last one (and the final agent
+    # checkpoint), as if the run had been killed after 232.
+    shutil.rmtree(run_dir / "resume" / "454")
+    shutil.rmtree(run_dir / "checkpoints" / "454")
+
+
+def _no_time(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
+
+def test_resume_mid_online_continues_the_host_episodes_exactly(run):
+    import io
+
+    import jax
 
     from tper_jit.run import resume
 
-    # Checkpoints at 232 (mid-online) and 454 (end): drop the last one (and the final agent
-    # checkpoint), as if the run had been killed after 232; continue from there.
-    shutil.rmtree(run.run_dir / "resume" / "454")
-    shutil.rmtree(run.run_dir / "checkpoints" / "454")
+    before = _no_time(json.loads(line) for line in (run.run_dir / "metrics.jsonl").open())
+    _drop_last_checkpoint(run.run_dir)
     out = io.StringIO()
     res = train(resume.config_from_run(run.run_dir), out=out)
     text = out.getvalue()
-    assert "resumed" in text and "at step 232" in text and "episodes restart" in text
+    assert "resumed" in text and "at step 232" in text and "episodes continue" in text
+    after = _no_time(json.loads(line) for line in (run.run_dir / "metrics.jsonl").open())
+    assert after == before  # the row at 454 (and its evaluation) exactly as uninterrupted
+    for x, y in zip(jax.tree.leaves(res.state.agent.params),
+                    jax.tree.leaves(run.state.agent.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    t0, t1 = run.state.replay.store.episodes, res.state.replay.store.episodes
+    for f in ("length", "finished", "success", "valid"):
+        np.testing.assert_array_equal(np.asarray(getattr(t0, f)), np.asarray(getattr(t1, f)))
+
+
+def test_resume_without_host_env_state_restarts_the_episodes_and_says_so(run, monkeypatch):
+    import io
+
+    from tper_jit.run import checkpoint, resume
+
+    # A checkpoint written before host env states were saved (or of an env kind that cannot
+    # be restored) continues with fresh episodes.
+    _drop_last_checkpoint(run.run_dir)
+    monkeypatch.setattr(checkpoint.RunCheckpointer, "restore_host", lambda self, step: None)
+    out = io.StringIO()
+    res = train(resume.config_from_run(run.run_dir), out=out)
+    text = out.getvalue()
+    assert "at step 232" in text and "episodes restart" in text and "no host env state" in text
     rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").open()]
     assert [r["step"] for r in rows] == [10, 232, 454]
     st = res.state.replay.store
@@ -191,13 +226,6 @@ def test_resume_mid_online_restarts_the_host_episodes(run):
     assert int(res.state.env_steps) == int(np.asarray(st.streams.cursor).sum()) == 444
     assert sorted(np.asarray(t.length)[live].tolist()) == [111] * 4
     assert not np.asarray(t.finished)[live].any()
-
-
-def test_host_envs_run_one_seed_per_process(tmp_path):
-    argv = [f"--env_name={NAME}", "--num_seeds=2", "--online_steps=10",
-            f"--dataset_path={tmp_path / 'none.npz'}", f"--save_dir={tmp_path}"]
-    with pytest.raises(ValueError, match="one seed per process"):
-        train(parse_args(argv))
 
 
 def _oracle_policy(venv: HostVecEnv, h: int):

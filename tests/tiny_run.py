@@ -2,7 +2,8 @@
 
     python tests/tiny_run.py OUT_NPZ [--flag=value ...]
 
-Trains on a synthetic reach-shaped dataset (MJX online phase with ``--online_steps``) through
+Trains on a synthetic reach-shaped dataset (MJX online phase with ``--online_steps``), or on
+``--dataset_path`` when given (the bridge's resume test), through
 ``tper_jit.cli`` semantics — ``--resume RUN_DIR`` included — and writes the final agent
 parameters (every seed) to ``OUT_NPZ``.  The exit code is the CLI's.
 """
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> int:
     cfg = parse_args(flags)
     if cfg.resume:
         cfg = _resume_config(cfg, flags)
-    ds = tiny_dataset()
+    ds = None if cfg.dataset_path else tiny_dataset()  # a file (e.g. the bridge's) is read
     try:
         result = train(cfg, ds)
     except Interrupted as e:

@@ -29,6 +29,7 @@ from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.online import init_online_state, make_online_chunk
 from tper_jit.tasks import mjx_tasks
 from tper_jit.tasks.host_env import HostVecEnv
+from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import RewardRule
 
 BRIDGE_ENV = "cube-single-play-singletask-task1-v0"
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     venv = HostVecEnv(BRIDGE_ENV, n, seed=args.seed)
     trainer = _trainer(cfg, venv.episode.observation_size, venv.episode.episode_length, n,
                        args.seed)
-    rows = HostOnlineRows(cfg, trainer.agent_config, venv, RewardRule())
+    rows = HostOnlineRows(cfg, trainer.agent_config, HostSeedEnvs([venv]), RewardRule())
     state = init_host_state(cfg, trainer.init_state, venv, args.seed)
     def bridge(c):
         rest, m = rows(*c)

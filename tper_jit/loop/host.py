@@ -13,9 +13,16 @@ code:
 A logged row is K = ``log_interval // (N · H)`` such iterations; their per-iteration metrics
 are stacked to ``(K, ...)`` and reduced by the driver exactly like an MJX chunk.
 
-``OnlineState.env_state`` is a ``HostObs`` (the observations to act from); the simulator state
-lives on the host and is not checkpointed: a resumed run resets the envs (new episodes) and
-detaches the episodes that were open in the replay (they stay, unfinished) — it says so.
+With S seeds (``--num_seeds``) there is one venv of N envs per seed
+(``host_seeds.HostSeedEnvs``), seeded as the single run of that seed would be; ``act`` and
+``observe_and_learn`` are vmapped over the seed axis (the offline block shared, unbatched),
+and only the env stepping runs seed after seed.
+
+``OnlineState.env_state`` is a ``HostObs`` (the observations to act from); the simulators
+live on the host.  Checkpoints carry their complete state (``host_seeds.get_state``:
+MuJoCo integration state, the envs' own variables and random generators, reset counters),
+so a resumed OGBench run continues its episodes exactly; env kinds that cannot be restored
+(robosuite) restart their episodes at a resume and say so (``restart_episodes``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from tper_jit.loop.online import (
     online_sampler_config,
 )
 from tper_jit.tasks.host_env import HostObs, HostVecEnv, evaluate_host
+from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import RewardRule
 
 
@@ -46,27 +54,38 @@ def init_host_state(cfg, offline_state, venv: HostVecEnv, seed: int) -> OnlineSt
                              reset=lambda key: HostObs(obs=jnp.asarray(obs)))
 
 
-def restart_episodes(rest: OnlineState, venv: HostVecEnv, out=None) -> OnlineState:
-    """After a resume: the host envs were reset, so the running episodes start over; the
+def init_host_states(cfg, rest, venvs: HostSeedEnvs, seed_list) -> OnlineState:
+    """``init_host_state`` for every seed of ``rest`` (``(S, ...)`` when S > 1), stacked."""
+    num = len(seed_list)
+    states = [init_host_state(cfg, seeds.index(rest, s, num), v, seed)
+              for s, (v, seed) in enumerate(zip(venvs.venvs, seed_list, strict=True))]
+    return seeds.stack(states)
+
+
+def restart_episodes(rest: OnlineState, venvs: HostSeedEnvs, why: str, out=None
+                     ) -> OnlineState:
+    """After a resume without the simulators' state: the host envs were reset (by
+    ``init_host_states``, building the template), so the running episodes start over; the
     replay's open episodes are detached (kept as unfinished fragments, never continued)."""
-    print(f"note: {venv.env_id} runs on the host and its simulator state is not in the "
-          "checkpoint: the online episodes restart from fresh resets (the open episodes in "
+    print(f"note: {why}: the online episodes restart from fresh resets (the open episodes in "
           "the replay are closed as unfinished fragments)", file=out, flush=True)
     st = rest.replay.store
     streams = st.streams.replace(slot=jnp.full_like(st.streams.slot, -1))
     replay = rest.replay.replace(store=st.replace(streams=streams))
-    return rest.replace(replay=replay, env_state=HostObs(obs=jnp.asarray(venv.obs)),
+    return rest.replace(replay=replay, env_state=HostObs(obs=jnp.asarray(venvs.obs())),
                         ep_return=jnp.zeros_like(rest.ep_return),
                         ep_length=jnp.zeros_like(rest.ep_length))
 
 
 class HostOnlineRows:
-    """``rows(offline, rest) -> (rest, metrics (K, ...))``: one logged row of host iterations,
-    the drop-in for the MJX ``seeds.batch_chunk(scan)`` of one seed."""
+    """``rows(offline, rest) -> (rest, metrics)``: one logged row of host iterations, the
+    drop-in for the MJX ``seeds.batch_chunk(scan)``: metrics ``(K, ...)`` for one seed,
+    ``(S, K, ...)`` for S."""
 
-    def __init__(self, cfg, acfg: Any, venv: HostVecEnv, rewards: RewardRule):
-        self.venv = venv
-        n = venv.num_envs
+    def __init__(self, cfg, acfg: Any, venvs: HostSeedEnvs, rewards: RewardRule):
+        self.venvs = venvs
+        n = venvs.num_envs
+        num = self.num_seeds = venvs.num_seeds
         h = registry.exec_horizon(acfg)
         self.scfg = online_sampler_config(cfg, acfg.horizon_length)
         self.per_iter = n * h
@@ -84,21 +103,29 @@ class HostOnlineRows:
             state, metrics = observe(state, tr, HostObs(obs=next_obs), k_learn)
             return seeds.split_offline(state)[1], metrics
 
+        health = seeds.params_finite
+        if num > 1:  # the seed axis leads every argument but the shared offline block
+            act_step = jax.vmap(act_step)
+            observe_step = jax.vmap(observe_step, in_axes=(None, 0, 0, 0, 0, 0))
+            health = jax.vmap(health)
         self._act = jax.jit(act_step)
         self._observe = jax.jit(observe_step, donate_argnums=1)
-        self._health = jax.jit(seeds.params_finite)
+        self._health = jax.jit(health)
 
     def __call__(self, offline, rest: OnlineState) -> tuple[OnlineState, dict[str, np.ndarray]]:
         per_iter = []
         for _ in range(self.k):
             actions, key, k_learn = self._act(rest.agent, rest.env_state.obs, rest.key)
-            tr = self.venv.step_chunk(np.asarray(actions))
-            rest, metrics = self._observe(offline, rest, tr, jnp.asarray(self.venv.obs), key,
-                                          k_learn)
+            tr = self.venvs.step_chunk(np.asarray(actions))
+            rest, metrics = self._observe(offline, rest, tr, jnp.asarray(self.venvs.obs()),
+                                          key, k_learn)
             per_iter.append(metrics)
         host = jax.device_get(per_iter)
-        stacked = {k: np.stack([m[k] for m in host]) for k in host[0]}
-        stacked["health/params_finite"] = np.asarray([float(self._health(rest.agent))])
+        axis = 1 if self.num_seeds > 1 else 0  # (S, K, ...) like a vmapped MJX chunk
+        stacked = {k: np.stack([m[k] for m in host], axis=axis) for k in host[0]}
+        finite = np.asarray(self._health(rest.agent), np.float32)
+        stacked["health/params_finite"] = finite.reshape(-1, 1) if self.num_seeds > 1 \
+            else finite.reshape(1)
         return rest, stacked
 
 

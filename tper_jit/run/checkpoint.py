@@ -16,6 +16,7 @@ configuration, against which the arrays are restored.
 from __future__ import annotations
 
 import pathlib
+import pickle
 from typing import Any
 
 import jax
@@ -102,10 +103,17 @@ class RunCheckpointer:
             raise CheckpointError(f"checkpoint {what} failed under {self.path}: "
                                   f"{type(e).__name__}: {e}") from e
 
-    def save(self, step: int, state: Any, meta: dict[str, Any]) -> pathlib.Path:
+    def save(self, step: int, state: Any, meta: dict[str, Any],
+             host: Any = None) -> pathlib.Path:
+        """``host``: the host envs' state (``HostSeedEnvs.get_state()``), pickled into a
+        ``host`` item (a uint8 array) and flagged in ``meta['host_envs']``."""
         self.wait()  # at most one write in flight; reports a failed previous write
-        args = ocp.args.Composite(state=ocp.args.StandardSave(_leaves_dict(state)),
-                                  meta=ocp.args.JsonSave(meta))
+        items = {"state": ocp.args.StandardSave(_leaves_dict(state))}
+        if host is not None:
+            blob = np.frombuffer(pickle.dumps(host, protocol=pickle.HIGHEST_PROTOCOL), np.uint8)
+            items["host"] = ocp.args.StandardSave({"pickle": blob.copy()})
+            meta = {**meta, "host_envs": True}
+        args = ocp.args.Composite(meta=ocp.args.JsonSave(meta), **items)
         self._guard(f"write at step {step}", self.mngr.save, int(step), args=args,
                     force=True)
         self.last_saved = int(step)
@@ -122,6 +130,15 @@ class RunCheckpointer:
         got = self._guard(f"read of step {step}", self.mngr.restore, step,
                           args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
         return dict(got["meta"])
+
+    def restore_host(self, step: int) -> Any:
+        """The host envs' state saved with ``step`` (None if the checkpoint has none).  It is
+        a pickle: resume only run folders you made."""
+        if not self.read_meta(step).get("host_envs"):
+            return None
+        got = self._guard(f"read of the host envs of step {step}", self.mngr.restore, step,
+                          args=ocp.args.Composite(host=ocp.args.StandardRestore()))
+        return pickle.loads(np.asarray(got["host"]["pickle"], np.uint8).tobytes())
 
     def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
         step = self.mngr.latest_step() if step is None else step

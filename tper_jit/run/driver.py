@@ -3,7 +3,8 @@
 Offline phase: chunks of ``--log_interval`` gradient steps.  Online phase: chunks of
 ``--log_interval // (num_envs · H)`` iterations (see ``online.py``), one compiled scan for MJX
 tasks or, for host envs (OGBench, robosuite), as many jitted act / host step / jitted learn calls
-(``loop/host.py``; one seed per process; a resume restarts the host episodes).
+(``loop/host.py``; S seeds vmapped over S venvs; the host simulators' state is checkpointed
+with the rest, so a resume continues their episodes exactly where the env kind allows).
 Evaluation runs at the first chunk boundary at or after each multiple of ``--eval_interval``
 and at the end of each phase; a full-state checkpoint is written at the first boundary at or
 after each multiple of ``--save_interval``, at the end of each phase and when SIGTERM / SIGINT
@@ -29,7 +30,7 @@ from typing import Any
 import jax
 
 from tper_jit.loop import seeds
-from tper_jit.loop.host import HostOnlineRows, init_host_state, restart_episodes
+from tper_jit.loop.host import HostOnlineRows, init_host_states, restart_episodes
 from tper_jit.loop.offline import host_metrics
 from tper_jit.loop.online import (
     init_online_state,
@@ -77,11 +78,12 @@ class Driver:
     ckpt: checkpoint.RunCheckpointer
     run_dir: pathlib.Path
     task: TaskSpec | None = None  # what kind of task (simulator, reward rule)
-    venv: Any = None  # MJX ChunkedVecEnv (or host_env.HostVecEnv) for the online phase
+    venv: Any = None  # MJX ChunkedVecEnv (or host_seeds.HostSeedEnvs) for the online phase
     evaluate: Callable | None = None  # (agents, step) -> per-seed rows (loop/evaluate.py)
     video: Callable | None = None  # (agent of the first seed, step) -> file (loop/video.py)
     mesh: Any = None
     pos: Position = dataclasses.field(default_factory=Position)
+    host_state: Any = None  # the host envs' state read from the resumed checkpoint
     rows: list = dataclasses.field(default_factory=list)
     out: Any = None
     _signal: int | None = None
@@ -135,8 +137,11 @@ class Driver:
         self.logger.log_image("eval/curve", png, step)
 
     def _save(self, step: int) -> None:
+        host = None
+        if self.host and hasattr(self.rest, "env_state") and self.venv.exact()[0]:
+            host = self.venv.get_state()  # between chunks: no chunk is half executed
         self.ckpt.save(step, self.rest, {**dataclasses.asdict(self.pos), "step": step,
-                                         "seeds": list(self.seed_list)})
+                                         "seeds": list(self.seed_list)}, host=host)
 
     def _after_chunk(self, step: int) -> None:
         """Checkpoint when due; on a pending signal save (if not just saved) and stop."""
@@ -204,11 +209,8 @@ class Driver:
             self.pos.phase, self.pos.next_eval = "online", cfg.eval_interval
 
     def _start_online(self) -> None:
-        if self.host:
-            # One seed per process with host envs (run.train refuses num_seeds > 1).
-            state = init_host_state(self.cfg, seeds.index(self.rest, 0, 1), self.venv,
-                                    self.seed_list[0])
-            self.rest = state
+        if self.host:  # one venv per seed, reset from its seed; not sharded
+            self.rest = init_host_states(self.cfg, self.rest, self.venv, self.seed_list)
             return
         reset = jax.jit(self.venv.reset)
         states = [init_online_state(self.cfg, seeds.index(self.rest, s, self.num_seeds),
@@ -221,8 +223,8 @@ class Driver:
         if self.host:  # jitted act → host env step → jitted observe_and_learn, K per row
             chunk = HostOnlineRows(cfg, self.trainer.agent_config, self.venv, self.task.rewards)
             k, per_iter, scfg = chunk.k, chunk.per_iter, chunk.scfg
-            if self.pos.done > 0:  # resumed mid-phase: the host simulators were not saved
-                self.rest = restart_episodes(self.rest, self.venv, self.out)
+            if self.pos.done > 0:  # resumed mid-phase
+                self._restore_host_envs()
         else:
             scan, k, per_iter, scfg = make_online_scan(cfg, self.trainer.agent_config,
                                                        self.venv, self.task.rewards)
@@ -270,6 +272,19 @@ class Driver:
                 self._save(step)
             self._after_chunk(step)
         progress.close()
+
+    def _restore_host_envs(self) -> None:
+        """Put the checkpoint's host env state back, or restart the episodes saying why."""
+        exact, why = self.venv.exact()
+        if self.host_state is not None:
+            self.venv.set_state(self.host_state)
+            print(f"resumed the {self.venv.num_seeds * self.venv.num_envs} host envs of "
+                  f"{self.venv.env_id} from the checkpoint (simulator state, episode "
+                  "variables, random generators): their episodes continue", file=self.out,
+                  flush=True)
+            return
+        why = why or "the checkpoint has no host env state (written by an older version)"
+        self.rest = restart_episodes(self.rest, self.venv, why, self.out)
 
     @property
     def host(self) -> bool:

@@ -152,6 +152,8 @@ def restore_into(drv) -> None:
         template = drv.rest
     rest, meta = drv.ckpt.restore(template, latest)
     drv.pos = _position(meta)
+    if drv.host:
+        drv.host_state = drv.ckpt.restore_host(latest)
     _, drv.rest = seeds.place(None, rest, drv.mesh)
     kept = drv.logger.truncate(latest)
     for lg in drv.seed_loggers:

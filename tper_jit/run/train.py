@@ -32,6 +32,7 @@ from tper_jit.run import checkpoint, driver, online_data, resume
 from tper_jit.run.logger import MetricLogger, make_run_dir
 from tper_jit.tasks import datasets, mjx_tasks
 from tper_jit.tasks.host_env import HostVecEnv
+from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import TaskSpec, resolve
 
 
@@ -63,15 +64,16 @@ def _store_kwargs(cfg: TrainConfig, venv) -> dict:
             "max_episode_length": venv.episode.episode_length}
 
 
-def _online_env(cfg: TrainConfig, task: TaskSpec):
+def _online_env(cfg: TrainConfig, task: TaskSpec, seed_list: tuple[int, ...]):
     """The training venv of the online phase (None without online steps)."""
     if not cfg.online_steps:
         return None
     if task.simulator == "mjx":
         return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
-    # OGBench / robosuite: the host-env bridge (loop/host.py), seeded from --seed
-    return HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
-                      dataset_path=cfg.dataset_path or None, simulator=task.simulator)
+    # OGBench / robosuite: the host-env bridge (loop/host.py), N envs per seed, each venv
+    # seeded from its seed as the single run of that seed would be
+    return HostSeedEnvs.make(cfg.env_name, cfg.num_envs, seed_list,
+                             dataset_path=cfg.dataset_path or None, simulator=task.simulator)
 
 
 def _check_obs_width(cfg: TrainConfig, task: TaskSpec, venv: Any,
@@ -118,18 +120,14 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     if cfg.online_steps and not task.has_env:
         print(f"{task.note} (--online_steps={cfg.online_steps} ignored)", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)
-    if task.on_host and cfg.online_steps and cfg.num_seeds > 1:
-        raise ValueError(f"--num_seeds={cfg.num_seeds}: {cfg.env_name!r} runs its online phase "
-                         "on host (CPU) envs, one seed per process; start one run per seed "
-                         "(--seed=0, --seed=1, ...)")
     if dataset is None:
         dataset = datasets.load_dataset(cfg, task)
     check_chunk_length(dataset, cfg.horizon_length)
     if stored is not None:
         resume.check_dataset(cfg.resume, stored, dataset)
-    venv = _online_env(cfg, task)
-    _check_obs_width(cfg, task, venv, dataset)
     seed_list = seeds.seed_values(cfg.seed, cfg.num_seeds)
+    venv = _online_env(cfg, task, seed_list)
+    _check_obs_width(cfg, task, venv, dataset)
     if cfg.resume:
         run_dir = pathlib.Path(cfg.resume)
     else:
@@ -164,7 +162,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                                      out=out)
         offline = trainer.init_state.replay.store.offline
         rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
-        mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds)
+        # host-env seeds are not sharded: their act / learn calls are plain jits
+        mesh = seeds.make_mesh(cfg.num_seeds, cfg.shard_seeds and not task.on_host)
         offline, rest = seeds.place(offline, rest, mesh)
         drv = driver.Driver(
             cfg=cfg, task=task, trainer=trainer, offline=offline, rest=rest,
