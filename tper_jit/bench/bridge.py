@@ -7,7 +7,9 @@
 - **bridge, env only**: the same ``HostVecEnv.step_chunk`` calls with random actions (the host
   stepping cost alone);
 - **MJX**: ``loop.online.make_online_chunk`` on the closest MJX task,
-  ``cube-single-singletask-task1`` (K iterations inside one ``jit(lax.scan)``).
+  ``cube-single-singletask-task1`` (K iterations inside one ``jit(lax.scan)``);
+- **vmapped bridge seeds** (``--seeds 1 2 4``): the same bridge rows for S seeds (S venvs of N
+  envs, vmapped act and observe-and-learn), wall time per seed relative to S = 1.
 
 Same networks, batch, H, N and UTD (1) in one process; env steps/s and gradient steps/s.
 """
@@ -24,7 +26,7 @@ import numpy as np
 from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import make_synthetic_dataset
 from tper_jit.loop import seeds
-from tper_jit.loop.host import HostOnlineRows, init_host_state
+from tper_jit.loop.host import HostOnlineRows, init_host_state, init_host_states
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.online import init_online_state, make_online_chunk
 from tper_jit.tasks import mjx_tasks
@@ -44,12 +46,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=10, help="online iterations per timing")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 4],
+                   help="seed counts S of the vmapped-bridge-seeds table (empty: skip it)")
 
 
-def _trainer(cfg: TrainConfig, obs_dim: int, episode_length: int, n: int, seed: int):
+def _trainer(cfg: TrainConfig, obs_dim: int, episode_length: int, n: int, seed: int,
+             seed_list: tuple[int, ...] | None = None):
     ds = make_synthetic_dataset(obs_dim, n=2000, episode_length=100, seed=seed, env_name="bench")
     return make_offline_trainer(cfg, ds, store_kwargs={
-        "num_streams": n, "rows_per_stream": 20_000 // n, "max_episode_length": episode_length})
+        "num_streams": n, "rows_per_stream": 20_000 // n, "max_episode_length": episode_length},
+        seeds=seed_list)
+
+
+def _seed_rows(cfg: TrainConfig, args: argparse.Namespace) -> list[tuple[int, float, float]]:
+    """``(S, seconds per logged row, first call s)`` of S vmapped bridge seeds."""
+    out = []
+    for num in args.seeds:
+        seed_list = tuple(range(args.seed, args.seed + num))
+        venvs = HostSeedEnvs.make(BRIDGE_ENV, args.num_envs, seed_list)
+        try:
+            trainer = _trainer(cfg, venvs.episode.observation_size,
+                               venvs.episode.episode_length, args.num_envs, args.seed, seed_list)
+            rows = HostOnlineRows(cfg, trainer.agent_config, venvs, RewardRule())
+            offline = trainer.init_state.replay.store.offline
+            rest = seeds.stack([seeds.split_offline(st)[1] for st in trainer.init_states])
+            rest = init_host_states(cfg, rest, venvs, seed_list)
+
+            t0 = time.perf_counter()
+            rest = rows(offline, rest)[0]  # compile + run
+            jax.block_until_ready(rest.step)
+            first = time.perf_counter() - t0
+            best = float("inf")
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                rest = rows(offline, rest)[0]
+                jax.block_until_ready(rest.step)
+                best = min(best, time.perf_counter() - t0)
+            out.append((num, best, first))
+        finally:
+            venvs.close()
+    return out
 
 
 def _time(fn, carry, repeats: int):
@@ -133,5 +169,19 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         fc = f"{first:>12.1f}" if first else f"{'-':>12}"
         print(f"{labels[name]:<60} | {env_rate:>11.1f} | {grad} | {fc}")
     venv.close()
-    return {f"{k}_env": v[0] for k, v in results.items()} | {
+    summary = {f"{k}_env": v[0] for k, v in results.items()} | {
         f"{k}_grad": v[1] for k, v in results.items() if k != "env_only"}
+    if args.seeds:
+        cfg = TrainConfig(env_name=BRIDGE_ENV, **base)
+        table = _seed_rows(cfg, args)
+        one = next((t for s, t, _ in table if s == 1), None)
+        print(f"\nvmapped bridge seeds ({args.iterations} iterations of N={n} envs per seed "
+              "per row)")
+        print(f"{'seeds':>5} | {'s / row':>8} | {'per seed s':>10} | {'per-seed cost vs S=1':>20} "
+              f"| {'first call s':>12}")
+        print("-" * 69)
+        for num, t, first in table:
+            rel = f"{t / num / one:>20.2f}" if one else f"{'-':>20}"
+            print(f"{num:>5} | {t:>8.3f} | {t / num:>10.3f} | {rel} | {first:>12.1f}")
+            summary[f"seeds{num}_row_s"] = t
+    return summary
