@@ -31,6 +31,7 @@ from tper_jit.loop.video import build_video_recorder
 from tper_jit.run import checkpoint, driver, online_data, resume
 from tper_jit.run.logger import MetricLogger, make_run_dir
 from tper_jit.tasks import datasets, mjx_tasks
+from tper_jit.tasks.env_workers import workers_for
 from tper_jit.tasks.host_env import HostVecEnv
 from tper_jit.tasks.resolve import TaskSpec, resolve
 
@@ -69,9 +70,11 @@ def _online_env(cfg: TrainConfig, task: TaskSpec):
         return None
     if task.simulator == "mjx":
         return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
-    # OGBench / robosuite: the host-env bridge (loop/host.py), seeded from --seed
+    # OGBench / robosuite: the host-env bridge (loop/host.py), seeded from --seed, stepped in
+    # --env_workers processes
     return HostVecEnv(cfg.env_name, cfg.num_envs, seed=cfg.seed,
-                      dataset_path=cfg.dataset_path or None, simulator=task.simulator)
+                      dataset_path=cfg.dataset_path or None, simulator=task.simulator,
+                      workers=workers_for(cfg.env_workers, cfg.num_envs))
 
 
 def _check_obs_width(cfg: TrainConfig, task: TaskSpec, venv: Any,
@@ -189,6 +192,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                                                  drv.rest.agent)
         finally:
             drv.ckpt.close()
+            if getattr(venv, "is_host", False):
+                venv.close()  # stops its env worker processes (--env_workers)
             for lg in (logger, *seed_loggers):
                 lg.close()
         print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps"
