@@ -153,6 +153,31 @@ def test_workers_end_with_their_parent(ending):
     assert not _alive(pid)
 
 
+def test_a_script_main_is_imported_only_when_map_envs_needs_it(tmp_path):
+    marker = tmp_path / "imports.txt"
+    script = tmp_path / "user_script.py"
+    script.write_text(textwrap.dedent(f"""
+        with open({str(marker)!r}, "a") as f:
+            f.write("x")  # one x per import of this script
+
+        def five(env):
+            return 5
+
+        def imports():
+            return len(open({str(marker)!r}).read())
+
+        if __name__ == "__main__":
+            from tper_jit.tasks.host_env import HostVecEnv
+            venv = HostVecEnv({NAME!r}, 2, workers=1)
+            before = (len(venv.map_envs(id)), imports())  # a builtin: no import needed
+            print(before, venv.map_envs(five), imports(), flush=True)
+            venv.close()
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.stdout.split("\n")[0] == "(2, 1) [5, 5] 2", proc.stderr[-2000:]
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/status") as f:

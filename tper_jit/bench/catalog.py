@@ -108,10 +108,10 @@ REGISTRY: list[Benchmark] = [
     Benchmark(
         "bridge", "Host-env bridge (ogbench on the host) vs the fused MJX chunk",
         "tper_jit.bench.bridge", "python -m tper_jit.bench bridge", {
-            "cpu": ((), 110),
-            "accel": (_a("--num-envs 16 --batch 256 --hidden 256 256"), 120),
+            "cpu": ((), 160),  # 162 s with the env-workers rows (2 shared cores)
+            "accel": (_a("--num-envs 16 --batch 256 --hidden 256 256"), 150),
             "tiny": (_a("--num-envs 2 --horizon 2 --batch 8 --hidden 8 --iterations 1 "
-                        "--repeats 1"), 90),
+                        "--repeats 1"), 110),
         }, requires=MJX + ("ogbench",)),
 ]
 

@@ -10,9 +10,11 @@ step in parallel.
 
 Processes start with multiprocessing's ``spawn`` context (never ``fork``: the parent has
 usually initialised JAX, whose threads do not survive a fork); a worker imports numpy,
-gymnasium and the simulator, not JAX.  Like any spawn-based code, a script that builds a
-``HostVecEnv`` with workers must keep its top-level code under ``if __name__ == "__main__"``
-(``python -m`` entry points need nothing).
+gymnasium and the simulator, not JAX.  Spawn would also import the parent's ``__main__``
+script in every worker — for the ``tper-train`` console script that is the whole trainer
+(+300 MB and +3 s per worker, measured) — so the pool starts its workers without it and a
+worker imports that script only if a ``map_envs`` function defined there needs it.  Such a
+script must keep its top-level code under ``if __name__ == "__main__"`` (spawn's rule).
 
 Shutdown: ``close()`` (also run by a ``weakref.finalize`` at garbage collection and at
 interpreter exit) asks each worker to close its envs, then terminates stragglers; a worker
@@ -23,9 +25,12 @@ is unusable afterwards (build a new ``HostVecEnv``).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -86,7 +91,38 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _serve(conn, build: dict[str, Any], lo: int, parent_pid: int) -> None:
+@contextlib.contextmanager
+def _main_script_hidden():
+    """While workers start: hide a ``__main__`` script's path from spawn (which would import
+    it in each worker); yields that path (or None) for workers to import on demand."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None:
+        yield None  # -c / REPL / python -m: spawn imports no script
+        return
+    del main.__file__
+    try:
+        yield os.path.abspath(path)
+    finally:
+        main.__file__ = path
+
+
+def _loads(blob: bytes, main_path: str | None):
+    """Unpickle a ``map`` payload, importing the parent's ``__main__`` script first when the
+    function (or an argument) is defined there."""
+    try:
+        return pickle.loads(blob)
+    except (AttributeError, ImportError):
+        if main_path is None or getattr(sys.modules["__main__"], "__file__", None) == main_path:
+            raise
+        from multiprocessing import spawn
+
+        spawn.import_main_path(main_path)  # as spawn would have: __main__ = __mp_main__
+        return pickle.loads(blob)
+
+
+def _serve(conn, build: dict[str, Any], lo: int, parent_pid: int,
+           main_path: str | None = None) -> None:
     """A worker's main loop (module level: spawn pickles it by name)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -110,7 +146,7 @@ def _serve(conn, build: dict[str, Any], lo: int, parent_pid: int) -> None:
             elif cmd == "step":
                 result = env_chunk.step_envs(envs, *payload)
             elif cmd == "map":
-                fn, args = payload
+                fn, args = _loads(payload, main_path)
                 result = env_chunk.map_envs(envs, fn, args, first=lo)
             else:
                 raise ValueError(f"unknown command {cmd!r}")
@@ -160,15 +196,16 @@ class EnvWorkerPool:
         self._broken: str | None = None
         self._finalizer = weakref.finalize(self, _shutdown, self.procs, self.conns)
         t0 = time.perf_counter()
-        for lo, hi in self.ranges:
-            parent_end, child_end = ctx.Pipe()
-            proc = ctx.Process(target=_serve, args=(child_end, dict(build, num_envs=hi - lo), lo,
-                                                    os.getpid()),
-                               name=f"tper-env-worker-{lo}-{hi - 1}", daemon=True)
-            proc.start()
-            child_end.close()  # so the parent sees EOF when the worker dies
-            self.procs.append(proc)
-            self.conns.append(parent_end)
+        with _main_script_hidden() as main_path:
+            for lo, hi in self.ranges:
+                parent_end, child_end = ctx.Pipe()
+                proc = ctx.Process(target=_serve, name=f"tper-env-worker-{lo}-{hi - 1}",
+                                   args=(child_end, dict(build, num_envs=hi - lo), lo,
+                                         os.getpid(), main_path), daemon=True)
+                proc.start()
+                child_end.close()  # so the parent sees EOF when the worker dies
+                self.procs.append(proc)
+                self.conns.append(parent_end)
         ready = self._collect("start")
         self.startup_s = time.perf_counter() - t0
         self.episode = tuple(ready[0][:4])
@@ -215,7 +252,8 @@ class EnvWorkerPool:
 
     def map(self, fn: Callable[..., Any], args: list[tuple] | None) -> list:
         """``fn(env, *args[i])`` on every env, results in env order."""
-        payloads = [(fn, None if args is None else args[lo:hi]) for lo, hi in self.ranges]
+        payloads = [pickle.dumps((fn, None if args is None else args[lo:hi]))
+                    for lo, hi in self.ranges]
         return [r for group in self.call("map", payloads) for r in group]
 
     def rss_kb(self) -> list[int]:
