@@ -22,6 +22,11 @@ flags agree and no reward shift applies (``TaskSpec.rewards.shift`` is 0 for the
 
 Determinism: reset k of env i uses the seed ``SeedSequence([seed, i, k])``; ``reset(seed)``
 restarts that count with a new base seed (the evaluation does this per evaluation step).
+(ogbench's reset info ``goal`` / ``control`` are not determined by it: the task reset walks
+the scene to its goal with an unseeded ``action_space.sample()``; the observations are.)
+
+Execution: the envs step in this process or in ``workers`` processes (``env_workers.py``,
+``--env_workers``); the per-env code is ``env_chunk.py``'s in both, so results are identical.
 """
 
 from __future__ import annotations
