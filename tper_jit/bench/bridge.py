@@ -8,6 +8,11 @@
   stepping cost alone);
 - **MJX**: ``loop.online.make_online_chunk`` on the closest MJX task,
   ``cube-single-singletask-task1`` (K iterations inside one ``jit(lax.scan)``);
+- **env workers on/off**: ``HostVecEnv.step_chunk`` of the same N envs in this process
+  (W = 0) and in W worker processes (``--env-workers``; default ``min(N, max(2, cores − 1))``),
+  the same random actions, the best of ``--repeats`` timings each; plus the workers'
+  start-up time (spawn → all envs built) and each worker's RSS (``VmRSS`` of
+  ``/proc/<pid>/status``) next to this process's.
 - **vmapped bridge seeds** (``--seeds 1 2 4``): the same bridge rows for S seeds (S venvs of N
   envs, vmapped act and observe-and-learn), wall time per seed relative to S = 1.
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -30,6 +36,7 @@ from tper_jit.loop.host import HostOnlineRows, init_host_state, init_host_states
 from tper_jit.loop.offline import make_offline_trainer
 from tper_jit.loop.online import init_online_state, make_online_chunk
 from tper_jit.tasks import mjx_tasks
+from tper_jit.tasks.env_workers import usable_cores
 from tper_jit.tasks.host_env import HostVecEnv
 from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import RewardRule
@@ -48,6 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 4],
                    help="seed counts S of the vmapped-bridge-seeds table (empty: skip it)")
+    p.add_argument("--env-workers", type=int, default=0,
+                   help="W of the workers-on row (0: min(N, max(2, cores - 1)))")
 
 
 def _trainer(cfg: TrainConfig, obs_dim: int, episode_length: int, n: int, seed: int,
@@ -107,6 +116,42 @@ def _time(fn, carry, repeats: int):
     return carry, first, min(runs, key=lambda r: r[0])
 
 
+def _rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(x for x in f if x.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def _stepping_rate(venv: HostVecEnv, n: int, h: int, chunks: int, repeats: int, seed: int
+                   ) -> float:
+    """Env steps/s of ``step_chunk`` over ``chunks`` chunks of random actions (the fastest
+    of ``repeats`` timings; the same actions for every venv)."""
+    venv.reset(seed)
+    best = 0.0
+    for _ in range(max(1, repeats)):
+        rng = np.random.default_rng(seed)
+        steps, t0 = 0, time.perf_counter()
+        for _ in range(chunks):
+            steps += int(venv.step_chunk(rng.uniform(-1, 1, (n, h, 5))).valid.sum())
+        best = max(best, steps / (time.perf_counter() - t0))
+    return best
+
+
+def _workers_rows(args: argparse.Namespace, venv: HostVecEnv) -> dict[str, Any]:
+    """Env stepping with W = 0 (``venv``) and W = k worker processes, measured here."""
+    n, h = args.num_envs, args.horizon
+    k = args.env_workers or min(n, max(2, usable_cores() - 1))
+    off = _stepping_rate(venv, n, h, args.iterations, args.repeats, args.seed)
+    pooled = HostVecEnv(BRIDGE_ENV, n, seed=args.seed, workers=k)
+    pool = pooled.worker_pool
+    rss = [r / 1024 for r in pool.rss_kb()]
+    on = _stepping_rate(pooled, n, h, args.iterations, args.repeats, args.seed)
+    out = {"k": len(pool.ranges), "off": off, "on": on,
+           "startup_s": pool.startup_s, "rss_mb": rss, "parent_rss_mb": _rss_mb(),
+           "ranges": pool.ranges}
+    pooled.close()
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     n, h = args.num_envs, args.horizon
     per_iter = n * h
@@ -159,18 +204,34 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     _, first, (dt, e, g) = _time(fused, (state,), args.repeats)
     results["mjx"] = (e / dt, g / dt, first)
 
+    # (d) env stepping with workers off / on, in this same run
+    wk = _workers_rows(args, venv)
+    results["workers_off"] = (wk["off"], 0.0, 0.0)
+    results["workers_on"] = (wk["on"], 0.0, wk["startup_s"])
+
     labels = {"bridge": f"bridge: {BRIDGE_ENV} (ogbench, host)",
               "env_only": "bridge env stepping only (no learning)",
-              "mjx": f"MJX fused chunk: {MJX_ENV}"}
+              "mjx": f"MJX fused chunk: {MJX_ENV}",
+              "workers_off": "env stepping, in-process (--env_workers=0)",
+              "workers_on": f"env stepping, {wk['k']} worker processes (--env_workers={wk['k']})"}
     print(f"{'pattern':<60} | {'env steps/s':>11} | {'grad steps/s':>12} | {'first call s':>12}")
     print("-" * 104)
     for name, (env_rate, grad_rate, first) in results.items():
         grad = f"{grad_rate:>12.1f}" if grad_rate else f"{'-':>12}"
         fc = f"{first:>12.1f}" if first else f"{'-':>12}"
         print(f"{labels[name]:<60} | {env_rate:>11.1f} | {grad} | {fc}")
+    groups = ", ".join(f"{lo}..{hi - 1}" for lo, hi in wk["ranges"])
+    print(f"env workers: {wk['k']} processes (envs {groups}) on {usable_cores()} usable cores; "
+          f"speed-up {wk['on'] / wk['off']:.2f}x; start-up (spawn -> envs built) "
+          f"{wk['startup_s']:.1f} s (the 'first call s' column); RSS per worker "
+          + ", ".join(f"{r:.0f}" for r in wk["rss_mb"])
+          + f" MB; this process {wk['parent_rss_mb']:.0f} MB")
     venv.close()
     summary = {f"{k}_env": v[0] for k, v in results.items()} | {
-        f"{k}_grad": v[1] for k, v in results.items() if k != "env_only"}
+        f"{k}_grad": v[1] for k, v in results.items()
+        if k not in ("env_only", "workers_off", "workers_on")} | {
+        "workers": float(wk["k"]), "workers_startup_s": wk["startup_s"],
+        "workers_rss_mb_max": max(wk["rss_mb"])}
     if args.seeds:
         cfg = TrainConfig(env_name=BRIDGE_ENV, **base)
         table = _seed_rows(cfg, args)

@@ -108,10 +108,10 @@ REGISTRY: list[Benchmark] = [
     Benchmark(
         "bridge", "Host-env bridge (ogbench on the host) vs the fused MJX chunk",
         "tper_jit.bench.bridge", "python -m tper_jit.bench bridge", {
-            "cpu": ((), 200),
-            "accel": (_a("--num-envs 16 --batch 256 --hidden 256 256"), 200),
+            "cpu": ((), 240),  # 162 s with the env-workers rows (2 shared cores), + seeds
+            "accel": (_a("--num-envs 16 --batch 256 --hidden 256 256"), 220),
             "tiny": (_a("--num-envs 2 --horizon 2 --batch 8 --hidden 8 --iterations 1 "
-                        "--repeats 1 --seeds 1 2"), 110),
+                        "--repeats 1 --seeds 1 2"), 140),
         }, requires=MJX + ("ogbench",)),
 ]
 

@@ -73,6 +73,7 @@ class TrainConfig:
     video_episodes: int = 0  # extra eval episodes rendered to RUN_DIR/videos, not in eval/* (QC)
     video_frame_skip: int = 3  # env steps per video frame (QC)
     eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
+    env_workers: str = "auto"  # host env processes (0: none); auto: min(N, cores-1), 0 on <=2 cores
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
     progress: bool = True  # progress bar (plain lines off a terminal): steps/s, ETA, metrics
     # -- seeds, checkpoints, devices --------------------------------------------------------
@@ -143,6 +144,7 @@ class TrainConfig:
                 raise ValueError(f"--cluster_k must be >= 1, got {k}")
         if self.metric not in METRICS:
             raise ValueError(f"--metric must be one of {METRICS}, got {self.metric!r}")
+        _env_workers(self.env_workers)
 
     @property
     def cluster_k_value(self) -> int | str:
@@ -156,6 +158,20 @@ def _positive(cfg, name: str, allow_zero: bool = False) -> None:
     v = getattr(cfg, name)
     if v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"--{name} must be {'>= 0' if allow_zero else '> 0'}, got {v}")
+
+
+def _env_workers(value: Any) -> None:
+    """``--env_workers``: ``auto`` or an integer >= 0 (``tasks.env_workers.workers_for`` turns
+    it into a count per venv)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return
+    try:
+        ok = int(text) >= 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"--env_workers must be 'auto' or an integer >= 0, got {value!r}")
 
 
 _TRUE = {"true", "1", "yes", "y", "on"}

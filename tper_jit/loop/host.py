@@ -41,6 +41,7 @@ from tper_jit.loop.online import (
     make_observe_and_learn,
     online_sampler_config,
 )
+from tper_jit.tasks.env_workers import workers_for
 from tper_jit.tasks.host_env import HostObs, HostVecEnv, evaluate_host
 from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import RewardRule
@@ -136,9 +137,11 @@ def eval_seed(seed: int, step: int) -> int:
 
 
 def make_host_eval_venv(cfg, seed: int = 0) -> HostVecEnv:
-    """The evaluation venv: ``min(--eval_envs, --eval_episodes)`` host envs (all when 0)."""
+    """The evaluation venv: ``min(--eval_envs, --eval_episodes)`` host envs (all when 0),
+    stepped in ``--env_workers`` processes (``env_workers.workers_for`` of its env count)."""
     n_envs = min(cfg.eval_envs, cfg.eval_episodes) if cfg.eval_envs else cfg.eval_episodes
-    return HostVecEnv(cfg.env_name, n_envs, seed=seed, dataset_path=cfg.dataset_path or None)
+    return HostVecEnv(cfg.env_name, n_envs, seed=seed, dataset_path=cfg.dataset_path or None,
+                      workers=workers_for(getattr(cfg, "env_workers", 0), n_envs))
 
 
 def make_host_eval(cfg, acfg: Any, seed: int, venv: HostVecEnv | None = None):

@@ -31,6 +31,7 @@ from tper_jit.loop.video import build_video_recorder
 from tper_jit.run import checkpoint, driver, online_data, resume
 from tper_jit.run.logger import MetricLogger, make_run_dir
 from tper_jit.tasks import datasets, mjx_tasks
+from tper_jit.tasks.env_workers import workers_for
 from tper_jit.tasks.host_env import HostVecEnv
 from tper_jit.tasks.host_seeds import HostSeedEnvs
 from tper_jit.tasks.resolve import TaskSpec, resolve
@@ -71,9 +72,12 @@ def _online_env(cfg: TrainConfig, task: TaskSpec, seed_list: tuple[int, ...]):
     if task.simulator == "mjx":
         return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
     # OGBench / robosuite: the host-env bridge (loop/host.py), N envs per seed, each venv
-    # seeded from its seed as the single run of that seed would be
+    # seeded from its seed as the single run of that seed would be; --env_workers counts the
+    # run's worker processes, split evenly over the seeds' venvs
+    total = workers_for(cfg.env_workers, cfg.num_envs * len(seed_list))
     return HostSeedEnvs.make(cfg.env_name, cfg.num_envs, seed_list,
-                             dataset_path=cfg.dataset_path or None, simulator=task.simulator)
+                             dataset_path=cfg.dataset_path or None, simulator=task.simulator,
+                             workers=min(cfg.num_envs, total // len(seed_list)))
 
 
 def _check_obs_width(cfg: TrainConfig, task: TaskSpec, venv: Any,
@@ -188,6 +192,8 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
                                                  drv.rest.agent)
         finally:
             drv.ckpt.close()
+            if getattr(venv, "is_host", False):
+                venv.close()  # stops its env worker processes (--env_workers)
             for lg in (logger, *seed_loggers):
                 lg.close()
         print(f"done: {cfg.offline_steps} offline steps, {cfg.online_steps} online env steps"

@@ -22,19 +22,29 @@ flags agree and no reward shift applies (``TaskSpec.rewards.shift`` is 0 for the
 
 Determinism: reset k of env i uses the seed ``SeedSequence([seed, i, k])``; ``reset(seed)``
 restarts that count with a new base seed (the evaluation does this per evaluation step).
+(ogbench's reset info ``goal`` / ``control`` are not determined by it: the task reset walks
+the scene to its goal with an unseeded ``action_space.sample()``; the observations are.)
+
+Execution: the envs step in this process or in ``workers`` processes (``env_workers.py``,
+``--env_workers``); the per-env code is ``env_chunk.py``'s in both, so results are identical.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from flax import struct
 
 from envs_mjx.wrappers import Transition
-from tper_jit.tasks import robosuite_env
+from tper_jit.tasks import env_chunk
+from tper_jit.tasks.env_chunk import reset_seed
+from tper_jit.tasks.env_workers import EnvWorkerPool, gather
 from tper_jit.tasks.resolve import env_id_of, resolve
+
+__all__ = ["EpisodeSpec", "HostObs", "HostVecEnv", "evaluate_host", "reset_seed"]
 
 
 @struct.dataclass
@@ -54,65 +64,68 @@ class EpisodeSpec:
     name: str
 
 
-def reset_seed(seed: int, env_index: int, count: int) -> int:
-    """The gymnasium reset seed of env ``env_index``'s ``count``-th reset."""
-    return int(np.random.SeedSequence([seed, env_index, count]).generate_state(1)[0])
-
-
-def _ogbench_envs(env_name: str, num_envs: int) -> tuple[str, list, int, int, int]:
-    """``(env id, envs, time limit, obs dim, action dim)`` of ``num_envs`` ogbench envs."""
-    import warnings
-
-    import gymnasium
-    import ogbench.manipspace  # noqa: F401  (registers the manipspace envs)
-
-    env_id = env_id_of(env_name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gymnasium's env-checker chatter
-        envs = [gymnasium.make(env_id) for _ in range(num_envs)]
-    env = envs[0]
-    return (env_id, envs, int(env.spec.max_episode_steps),
-            int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)))
-
-
 class HostVecEnv:
     """N host envs (ogbench or robosuite): ``reset(seed=None) -> (N, D)``,
     ``step_chunk((N, H, A)) -> Transition`` of numpy arrays ``(N, H, ...)``.  ``infos[i]`` is
-    env i's latest info dict (host policies such as the scripted oracles read it)."""
+    env i's latest info dict (host policies such as the scripted oracles read it).
+
+    ``workers`` W > 0 steps the envs in W worker processes (``env_workers.py``; contiguous
+    groups, built there, never in this process) instead of one after another here; the
+    per-env code is ``env_chunk``'s either way, so both give identical results.  ``obs``,
+    ``infos``, ``resets``, ``seed`` and ``first_index`` live in this object in both cases
+    and are what the next call uses; ``envs`` (the env objects) exists only with W = 0 —
+    ``map_envs`` reaches the envs in both."""
 
     is_host = True
 
     def __init__(self, env_name: str, num_envs: int, seed: int = 0,
                  dataset_path: str | None = None, max_episode_steps: int | None = None,
-                 simulator: str | None = None):
+                 simulator: str | None = None, workers: int = 0):
         """``simulator`` (default: ``resolve(env_name, dataset_path).simulator``):
         ``ogbench-host`` → gymnasium envs of OGBench; ``robosuite-host`` →
-        ``robosuite_env.RobosuiteEnv`` (built from the hdf5 file's ``env_args``;
-        ``max_episode_steps`` overrides its time limit)."""
+        ``robosuite_env.RobosuiteEnv`` (built from the hdf5 file's ``env_args``).
+        ``max_episode_steps`` overrides the time limit of either.  ``workers``: env worker
+        processes (0 = step in this process; capped at ``num_envs``)."""
         simulator = simulator or resolve(env_name, dataset_path, robosuite_ok=True).simulator
         if simulator not in ("ogbench-host", "robosuite-host"):
             raise ValueError(f"{env_name!r} has no host environment (task kind {simulator})")
+        if int(workers) < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
         self.num_envs = int(num_envs)
-        if simulator == "robosuite-host":
-            self.env_id, self.envs, limit = robosuite_env.make_envs(
-                env_name, self.num_envs, dataset_path, max_episode_steps)
-            obs_dim, act_dim = self.envs[0].observation_size, self.envs[0].action_size
+        self.workers = min(int(workers), self.num_envs)
+        build = {"simulator": simulator, "env_name": env_name, "env_id": env_id_of(env_name),
+                 "dataset_path": dataset_path, "max_episode_steps": max_episode_steps}
+        self._pool: EnvWorkerPool | None = None
+        self._envs: list | None = None
+        if self.workers:
+            self._pool = EnvWorkerPool(self.num_envs, self.workers, build)
+            self.env_id, limit, obs_dim, act_dim = self._pool.episode
         else:
-            self.env_id, self.envs, limit, obs_dim, act_dim = _ogbench_envs(env_name,
-                                                                            self.num_envs)
+            self.env_id, self._envs, limit, obs_dim, act_dim = env_chunk.build_envs(
+                num_envs=self.num_envs, **build)
         self.episode = EpisodeSpec(limit, obs_dim, act_dim, self.env_id)
         self.seed = int(seed)
         self.resets = np.zeros(self.num_envs, np.int64)
         self.first_index = 0  # env i draws its reset seeds as episode stream first_index + i
         self.obs = np.zeros((self.num_envs, obs_dim), np.float32)
         self.infos: list[dict] = [{} for _ in range(self.num_envs)]
+        self._closed = False
 
-    def _reset_one(self, i: int) -> None:
-        ob, info = self.envs[i].reset(
-            seed=reset_seed(self.seed, self.first_index + i, int(self.resets[i])))
-        self.resets[i] += 1
-        self.obs[i] = ob
-        self.infos[i] = info
+    @property
+    def envs(self) -> list:
+        """The env objects (in-process venvs only; with workers use ``map_envs``)."""
+        if self._envs is None:
+            raise AttributeError(f"the {self.env_id} envs live in {self.workers} worker "
+                                 "processes; reach them with venv.map_envs(fn)")
+        return self._envs
+
+    @property
+    def worker_pool(self) -> EnvWorkerPool | None:
+        """The worker pool (start-up time, pids, RSS), None in-process."""
+        return self._pool
+
+    def _streams(self) -> np.ndarray:
+        return self.first_index + np.arange(self.num_envs)
 
     def reset(self, seed: int | None = None, first_index: int = 0) -> np.ndarray:
         """Reset every env (counting resets from 0 again when ``seed`` is given); returns a
@@ -123,8 +136,19 @@ class HostVecEnv:
         if seed is not None:
             self.seed = int(seed)
             self.resets[:] = 0
-        for i in range(self.num_envs):
-            self._reset_one(i)
+        streams = self._streams()
+        if self._pool is not None:
+            parts = self._pool.call("reset", [(self.seed, streams[lo:hi], self.resets[lo:hi])
+                                              for lo, hi in self._pool.ranges])
+            obs = np.concatenate([p[0] for p in parts])
+            infos = [info for p in parts for info in p[1]]
+            counts = np.concatenate([p[2] for p in parts])
+        else:
+            obs, infos, counts = env_chunk.reset_envs(self.envs, self.seed, streams,
+                                                      self.resets)
+        self.obs[:] = obs
+        self.infos[:] = infos
+        self.resets[:] = counts
         return self.obs.copy()
 
     def step_chunk(self, actions: np.ndarray, active: np.ndarray | None = None) -> Transition:
@@ -132,41 +156,49 @@ class HostVecEnv:
         leaves the other envs untouched (no step, no reset; all their sub-steps invalid) —
         evaluation uses it so every env plays exactly one episode."""
         actions = np.asarray(actions, np.float32)
-        n, h = actions.shape[:2]
-        if n != self.num_envs or actions.ndim != 3:
+        if actions.ndim != 3 or actions.shape[0] != self.num_envs:
             raise ValueError(f"actions must be (num_envs={self.num_envs}, H, A), "
                              f"got {actions.shape}")
-        d = self.obs.shape[1]
-        obs = np.zeros((n, h, d), np.float32)
-        next_obs = np.zeros((n, h, d), np.float32)
-        reward = np.zeros((n, h), np.float32)
-        flags = {k: np.zeros((n, h), bool)
-                 for k in ("terminated", "truncated", "success", "valid")}
-        for i in range(n):
-            if active is not None and not active[i]:
-                continue
-            for j in range(h):
-                obs[i, j] = self.obs[i]
-                # The env clips internally too; clipping here keeps the agent's stored action.
-                ob, r, term, trunc, info = self.envs[i].step(np.clip(actions[i, j], -1.0, 1.0))
-                self.obs[i] = ob
+        active = (np.ones(self.num_envs, bool) if active is None
+                  else np.asarray(active, bool).reshape(self.num_envs))
+        streams = self._streams()
+        if self._pool is not None:
+            payloads = [(actions[lo:hi], active[lo:hi], self.obs[lo:hi], self.seed,
+                         streams[lo:hi], self.resets[lo:hi]) for lo, hi in self._pool.ranges]
+            fields, obs, infos, counts = gather(self._pool.call("step", payloads))
+        else:
+            fields, obs, infos, counts = env_chunk.step_envs(
+                self.envs, actions, active, self.obs, self.seed, streams, self.resets)
+        self.obs[:] = obs
+        for i, info in enumerate(infos):
+            if info is not None:
                 self.infos[i] = info
-                next_obs[i, j] = ob
-                reward[i, j] = r
-                flags["valid"][i, j] = True
-                flags["terminated"][i, j] = bool(term)
-                flags["truncated"][i, j] = bool(trunc) and not term
-                flags["success"][i, j] = bool(info.get("success", False))
-                if term or trunc:  # the rest of this chunk is dropped; a fresh episode next
-                    self._reset_one(i)
-                    break
-        return Transition(obs=obs, action=actions, reward=reward, next_obs=next_obs,
-                          terminated=flags["terminated"], truncated=flags["truncated"],
-                          success=flags["success"], valid=flags["valid"])
+        self.resets[:] = counts
+        return Transition(obs=fields["obs"], action=actions, reward=fields["reward"],
+                          next_obs=fields["next_obs"], terminated=fields["terminated"],
+                          truncated=fields["truncated"], success=fields["success"],
+                          valid=fields["valid"])
+
+    def map_envs(self, fn: Callable[..., Any], args_per_env: Sequence | None = None) -> list:
+        """``[fn(env_i, *args_per_env[i]) for i in range(N)]``, run where env i lives (its
+        worker when W > 0, so ``fn``, the args and the results must pickle: a module-level
+        function).  ``args_per_env[i]``: a tuple of positional args (any other value is one
+        argument); None: ``fn(env_i)``."""
+        args = env_chunk.as_arg_tuples(args_per_env, self.num_envs)
+        if self._pool is not None:
+            return self._pool.map(fn, args)
+        return env_chunk.map_envs(self.envs, fn, args)
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
+        """Close the envs (and stop the workers); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.close()
+        else:
+            for env in self.envs:
+                env.close()
 
 
 def evaluate_host(venv: HostVecEnv, policy, seed: int, horizon_exec: int,

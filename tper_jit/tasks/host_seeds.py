@@ -5,7 +5,7 @@ them (``HostVecEnv(env, N, seed=seed_s)``: reset k of env i uses ``SeedSequence(
 k])``), so seed s of an S-seed run sees the episodes of that single run.  The jitted act and
 observe-and-learn are vmapped over the seed axis (``loop/host.py``); only the env stepping
 is per seed, one venv after another (each in its own worker processes with
-``--env_workers``).
+``--env_workers``: the run's worker count split evenly over the seeds' venvs).
 
 ``get_state()`` / ``set_state()`` carry every env's complete state (``env_state.py``) plus
 the venvs' reset counters and current observations through a checkpoint, for an exact
@@ -82,14 +82,14 @@ class HostSeedEnvs:
     # -- exact resume ----------------------------------------------------------------------
     def exact(self) -> tuple[bool, str]:
         """Whether ``get_state`` / ``set_state`` continue the envs exactly (and why not)."""
-        return env_state.exact(self.venvs[0].envs[0])
+        return self.venvs[0].map_envs(env_state.exact)[0]
 
     def get_state(self) -> dict[str, Any]:
         """Every env's state, the reset counters and observations of every venv."""
         return {"env_id": self.env_id, "num_envs": self.num_envs, "venvs": [
             {"seed": v.seed, "first_index": v.first_index, "resets": v.resets.copy(),
              "obs": v.obs.copy(), "infos": v.infos,
-             "envs": [env_state.capture(e) for e in v.envs]}
+             "envs": v.map_envs(env_state.capture)}  # in its worker, if any
             for v in self.venvs]}
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -102,8 +102,9 @@ class HostSeedEnvs:
         for v, s in zip(self.venvs, state["venvs"], strict=True):
             if s["seed"] != v.seed:
                 raise ValueError(f"saved host envs were seeded {s['seed']}, this venv {v.seed}")
-            for e, snap in zip(v.envs, s["envs"], strict=True):
-                env_state.restore(e, snap)
+            if len(s["envs"]) != v.num_envs:
+                raise ValueError(f"{len(s['envs'])} saved envs, this venv has {v.num_envs}")
+            v.map_envs(env_state.restore, [(snap,) for snap in s["envs"]])
             v.first_index = int(s["first_index"])
             v.resets[:] = s["resets"]
             v.obs[:] = s["obs"]
