@@ -181,3 +181,28 @@ def test_two_vmapped_bridge_seeds_equal_two_single_runs(data, uninterrupted, tmp
     # the seeds' envs were seeded from their own seeds: different online episodes
     obs = np.asarray(multi.state.replay.store.online.observations)
     assert obs.shape[0] == 2 and not np.allclose(obs[0], obs[1])
+
+
+def test_env_states_travel_between_worker_and_in_process_venvs():
+    from tper_jit.tasks.host_seeds import HostSeedEnvs
+
+    acts = np.random.default_rng(3).uniform(-1, 1, (12, 2, 2, 3, 5))  # (T, S, N, H, A)
+    a = HostSeedEnvs.make(NAME, 2, (4, 5), workers=1)  # each seed's 2 envs in one worker
+    b = HostSeedEnvs.make(NAME, 2, (4, 5))
+    try:
+        a.reset()
+        b.reset()
+        for t in range(5):
+            a.step_chunk(acts[t])
+        b.set_state(a.get_state())  # captured in the workers, restored in this process
+        np.testing.assert_array_equal(a.obs(), b.obs())
+        for t in range(5, 12):
+            ta, tb = a.step_chunk(acts[t]), b.step_chunk(acts[t])
+            for f in ("obs", "reward", "next_obs", "terminated", "truncated", "valid"):
+                np.testing.assert_array_equal(getattr(ta, f), getattr(tb, f), err_msg=f)
+        assert a.exact() == (True, "")
+        with pytest.raises(ValueError, match="seeded"):
+            HostSeedEnvs([b.venvs[1], b.venvs[0]]).set_state(a.get_state())
+    finally:
+        a.close()
+        b.close()
