@@ -238,6 +238,16 @@ class EnvWorkerPool:
 
     def call(self, cmd: str, payloads: Sequence) -> list:
         """Run ``cmd`` on every worker (``payloads[w]`` for worker w); the W results."""
+        self.send(cmd, payloads)
+        return self._collect(cmd)
+
+    def collect(self, cmd: str) -> list:
+        """The W results of the ``send(cmd, ...)`` in flight (blocks until all are there)."""
+        return self._collect(cmd)
+
+    def send(self, cmd: str, payloads: Sequence) -> None:
+        """Start ``cmd`` on every worker without waiting (``collect`` gets the results), so
+        several pools (the venvs of an S-seed run) step at the same time."""
         if self._broken:
             raise EnvWorkerError(f"the env workers failed earlier ({self._broken.splitlines()[0]}"
                                  "); build a new HostVecEnv")
@@ -248,7 +258,6 @@ class EnvWorkerPool:
                 self.procs[w].join(1.0)
                 self._fail(f"{self._where(w)} died before {cmd} (exit code "
                            f"{self.procs[w].exitcode})")
-        return self._collect(cmd)
 
     def map(self, fn: Callable[..., Any], args: list[tuple] | None) -> list:
         """``fn(env, *args[i])`` on every env, results in env order."""

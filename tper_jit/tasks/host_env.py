@@ -155,6 +155,12 @@ class HostVecEnv:
         """Execute ``actions`` ``(N, H, A)`` open-loop; ``active`` ``(N,)`` bool (default all)
         leaves the other envs untouched (no step, no reset; all their sub-steps invalid) —
         evaluation uses it so every env plays exactly one episode."""
+        return self.finish_step(self.start_step(actions, active))
+
+    def start_step(self, actions: np.ndarray, active: np.ndarray | None = None) -> Any:
+        """``step_chunk`` in two halves: with workers this one only sends the actions (the
+        venvs of several seeds then step at the same time); ``finish_step`` of the returned
+        handle waits and returns the ``Transition``.  In-process it steps right away."""
         actions = np.asarray(actions, np.float32)
         if actions.ndim != 3 or actions.shape[0] != self.num_envs:
             raise ValueError(f"actions must be (num_envs={self.num_envs}, H, A), "
@@ -165,10 +171,17 @@ class HostVecEnv:
         if self._pool is not None:
             payloads = [(actions[lo:hi], active[lo:hi], self.obs[lo:hi], self.seed,
                          streams[lo:hi], self.resets[lo:hi]) for lo, hi in self._pool.ranges]
-            fields, obs, infos, counts = gather(self._pool.call("step", payloads))
-        else:
-            fields, obs, infos, counts = env_chunk.step_envs(
-                self.envs, actions, active, self.obs, self.seed, streams, self.resets)
+            self._pool.send("step", payloads)
+            return actions, None
+        return actions, env_chunk.step_envs(self.envs, actions, active, self.obs, self.seed,
+                                            streams, self.resets)
+
+    def finish_step(self, pending: Any) -> Transition:
+        """The second half of ``step_chunk`` (see ``start_step``)."""
+        actions, done = pending
+        if done is None:
+            done = gather(self._pool.collect("step"))
+        fields, obs, infos, counts = done
         self.obs[:] = obs
         for i, info in enumerate(infos):
             if info is not None:

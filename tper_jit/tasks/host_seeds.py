@@ -4,8 +4,8 @@ Seed s's envs are built and reset exactly as a single run with ``--seed=seed_s``
 them (``HostVecEnv(env, N, seed=seed_s)``: reset k of env i uses ``SeedSequence([seed_s, i,
 k])``), so seed s of an S-seed run sees the episodes of that single run.  The jitted act and
 observe-and-learn are vmapped over the seed axis (``loop/host.py``); only the env stepping
-is per seed, one venv after another (each in its own worker processes with
-``--env_workers``: the run's worker count split evenly over the seeds' venvs).
+is per seed: in-process one venv after another; with ``--env_workers`` (the run's worker
+count split evenly over the seeds' venvs) every venv's workers step at the same time.
 
 ``get_state()`` / ``set_state()`` carry every env's complete state (``env_state.py``) plus
 the venvs' reset counters and current observations through a checkpoint, for an exact
@@ -75,7 +75,9 @@ class HostSeedEnvs:
         if actions.shape[0] != self.num_seeds:
             raise ValueError(f"actions must be (S={self.num_seeds}, N, H, A), got "
                              f"{actions.shape}")
-        trs = [v.step_chunk(a) for v, a in zip(self.venvs, actions, strict=True)]
+        # start every venv (workers step in parallel across seeds), then collect in order
+        pending = [v.start_step(a) for v, a in zip(self.venvs, actions, strict=True)]
+        trs = [v.finish_step(p) for v, p in zip(self.venvs, pending, strict=True)]
         return Transition(**{f: np.stack([getattr(t, f) for t in trs])
                              for f in Transition.__dataclass_fields__})
 
