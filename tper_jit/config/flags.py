@@ -74,6 +74,8 @@ class TrainConfig:
     video_frame_skip: int = 3  # env steps per video frame (QC)
     eval_envs: int = 16  # host-bridge tasks: eval envs alive at once, episodes in rounds (0 = all)
     env_workers: str = "auto"  # host env processes (0: none); auto: min(N, cores-1), 0 on <=2 cores
+    env_backend: str = "host"  # OGBench names online: host (ogbench's envs) | mjx (JAX port, fused)
+    physics: str = "auto"  # env_backend=mjx: jax (CPU variant) | warp (ogbench's scene) | auto
     wandb: bool = True  # log to wandb as well (offline mode unless `entity` is set)
     progress: bool = True  # progress bar (plain lines off a terminal): steps/s, ETA, metrics
     # -- seeds, checkpoints, devices --------------------------------------------------------
@@ -145,6 +147,11 @@ class TrainConfig:
         if self.metric not in METRICS:
             raise ValueError(f"--metric must be one of {METRICS}, got {self.metric!r}")
         _env_workers(self.env_workers)
+        if self.env_backend not in ENV_BACKENDS:
+            raise ValueError(f"--env_backend must be one of {ENV_BACKENDS}, got "
+                             f"{self.env_backend!r}")
+        if self.physics not in PHYSICS:
+            raise ValueError(f"--physics must be one of {PHYSICS}, got {self.physics!r}")
 
     @property
     def cluster_k_value(self) -> int | str:
@@ -158,6 +165,10 @@ def _positive(cfg, name: str, allow_zero: bool = False) -> None:
     v = getattr(cfg, name)
     if v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"--{name} must be {'>= 0' if allow_zero else '> 0'}, got {v}")
+
+
+ENV_BACKENDS = ("host", "mjx")
+PHYSICS = ("auto", "jax", "warp")
 
 
 def _env_workers(value: Any) -> None:

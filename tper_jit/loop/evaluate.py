@@ -44,11 +44,12 @@ def build_evaluator(cfg: Any, task: TaskSpec, acfg: Any, seed_list: Sequence[int
         per_seed = [make_host_eval(cfg, acfg, s, venv) for s in seed_list]
         return lambda agents, step: [fn(seeds.index(agents, s, n), step, s)
                                      for s, fn in enumerate(per_seed)]
-    return _mjx_evaluator(cfg, acfg, tuple(seed_list))
+    return _mjx_evaluator(cfg, acfg, tuple(seed_list), task.mjx_name)
 
 
-def _mjx_evaluator(cfg: Any, acfg: Any, seed_list: tuple[int, ...]) -> Evaluator:
-    eval_venv = mjx_tasks.make_vec_env(cfg.env_name, cfg.eval_episodes)
+def _mjx_evaluator(cfg: Any, acfg: Any, seed_list: tuple[int, ...], env_name: str
+                   ) -> Evaluator:
+    eval_venv = mjx_tasks.make_vec_env(env_name, cfg.eval_episodes)
     h_exec = registry.exec_horizon(acfg)
     evaluate = make_evaluate(eval_venv, h_exec,
                              acfql_policy(h_exec, registry.act_fn(acfg, evaluation=True)))

@@ -80,8 +80,9 @@ class VideoRecorder:
             return None
 
 
-def _mjx_clips(cfg: Any, acfg: Any, seed: int) -> Callable[[Any, int], list[np.ndarray]]:
-    venv = mjx_tasks.make_vec_env(cfg.env_name, 1)
+def _mjx_clips(cfg: Any, acfg: Any, seed: int, env_name: str
+               ) -> Callable[[Any, int], list[np.ndarray]]:
+    venv = mjx_tasks.make_vec_env(env_name, 1)
     env = venv.episode
     h = registry.exec_horizon(acfg)
     record = render.make_recorder(env, h, cfg.video_episodes,
@@ -163,5 +164,6 @@ def build_video_recorder(cfg: Any, task: TaskSpec, acfg: Any, seed: int,
         print(f"--video_episodes={cfg.video_episodes}: {reason}; continuing without videos",
               file=say)
         return None
-    make = _ogbench_clips if task.on_host else _mjx_clips
-    return VideoRecorder(make(cfg, acfg, seed), run_dir / "videos", out=say)
+    clips = (_ogbench_clips(cfg, acfg, seed) if task.on_host
+             else _mjx_clips(cfg, acfg, seed, task.mjx_name))
+    return VideoRecorder(clips, run_dir / "videos", out=say)

@@ -34,7 +34,7 @@ from tper_jit.tasks import datasets, mjx_tasks
 from tper_jit.tasks.env_workers import workers_for
 from tper_jit.tasks.host_env import HostVecEnv
 from tper_jit.tasks.host_seeds import HostSeedEnvs
-from tper_jit.tasks.resolve import TaskSpec, resolve
+from tper_jit.tasks.resolve import TaskSpec, task_of
 
 
 @dataclasses.dataclass
@@ -70,7 +70,7 @@ def _online_env(cfg: TrainConfig, task: TaskSpec, seed_list: tuple[int, ...]):
     if not cfg.online_steps:
         return None
     if task.simulator == "mjx":
-        return mjx_tasks.make_vec_env(cfg.env_name, cfg.num_envs)
+        return mjx_tasks.make_vec_env(task.mjx_name, cfg.num_envs)
     # OGBench / robosuite: the host-env bridge (loop/host.py), N envs per seed, each venv
     # seeded from its seed as the single run of that seed would be; --env_workers counts the
     # run's worker processes, split evenly over the seeds' venvs
@@ -119,8 +119,7 @@ def train(cfg: TrainConfig, dataset: FlatDataset | None = None,
     any compilation.  ``eval_fn(agent, step)`` replaces the task's evaluation (per seed)."""
     out = out or sys.stdout
     stored = resume.check_compatible(cfg) if cfg.resume else None
-    task = resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse,
-                   dataset_dir=cfg.ogbench_dataset_dir or None, strict=dataset is None)
+    task = task_of(cfg, strict=dataset is None)
     if cfg.online_steps and not task.has_env:
         print(f"{task.note} (--online_steps={cfg.online_steps} ignored)", file=out)
         cfg = dataclasses.replace(cfg, online_steps=0)

@@ -8,7 +8,7 @@ from tper_jit.config.flags import TrainConfig
 from tper_jit.data.common import FlatDataset, take_proportion
 from tper_jit.data.generated_npz import load_generated_npz
 from tper_jit.tasks import mjx_tasks
-from tper_jit.tasks.resolve import TaskSpec, resolve
+from tper_jit.tasks.resolve import TaskSpec, task_of
 
 
 def load_dataset(cfg: TrainConfig, task: TaskSpec | None = None) -> FlatDataset:
@@ -22,9 +22,8 @@ def _load(cfg: TrainConfig, task: TaskSpec | None) -> FlatDataset:
     dataset (made and cached on first use, or ``--dataset_path``); robomimic names or an
     ``.hdf5`` ``--dataset_path`` → the robomimic loader; otherwise the OGBench loader
     (``--dataset_path`` one npz, ``--ogbench_dataset_dir`` a shard directory, default
-    ``~/.ogbench/data/<dataset>.npz``).  ``task`` defaults to ``resolve(cfg...)``."""
-    task = task or resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse,
-                           dataset_dir=cfg.ogbench_dataset_dir or None)
+    ``~/.ogbench/data/<dataset>.npz``).  ``task`` defaults to ``task_of(cfg)``."""
+    task = task or task_of(cfg)
     path = task.dataset_path
     sparse = task.rewards.sparse
     if task.loader == "generated-npz":

@@ -10,7 +10,9 @@ Simulators:
 
 - ``mjx``: the project's MJX tasks (``envs_mjx.registry``), vectorised inside the jitted loop;
 - ``ogbench-host``: OGBench manipspace singletask names, ogbench's own envs on the host
-  (``host_env.HostVecEnv``);
+  (``host_env.HostVecEnv``); with ``--env_backend=mjx`` the cube / puzzle ones run ``mjx``
+  instead: the JAX port of ogbench's env (``envs_mjx.ogbench``, registry name
+  ``ogbench-mjx/<env id>:<physics>``, ``TaskSpec.mjx_env``) inside the fused loop;
 - ``robosuite-host``: robomimic low-dim names / robosuite ``.hdf5`` files (the robosuite extra);
 - ``none``: a dataset without an environment here (offline training only, no evaluation).
 
@@ -82,6 +84,12 @@ class TaskSpec:
     rewards: RewardRule
     dataset_path: str | None = None
     note: str | None = None  # why there is no simulator (printed when online steps are asked)
+    mjx_env: str | None = None  # the envs_mjx registry name, when it is not env_name
+
+    @property
+    def mjx_name(self) -> str:
+        """The ``envs_mjx.registry`` name of the task's MJX env (``simulator == 'mjx'``)."""
+        return self.mjx_env or self.env_name
 
     @property
     def has_env(self) -> bool:
@@ -100,12 +108,43 @@ def _no_env_note(env_name: str) -> str:
             "cube-single-play-singletask-task1-v0")
 
 
+def choose_physics(setting: str = "auto") -> str:
+    """``--physics``: ``jax`` / ``warp`` as given; ``auto`` is ``warp`` on a GPU / TPU where
+    ``mujoco_warp`` imports, else ``jax`` (Warp on a CPU compiles its kernels for minutes and
+    steps a few times per second: fit for tests only)."""
+    if setting != "auto":
+        return setting
+    import importlib.util
+
+    import jax
+
+    if jax.default_backend() != "cpu" and importlib.util.find_spec("mujoco_warp") is not None:
+        return "warp"
+    return "jax"
+
+
+def _ogbench_port_name(env_name: str, physics: str) -> str:
+    """``cube-single-play-singletask-task1-v0`` → ``ogbench-mjx/cube-single-singletask-task1:jax``;
+    ValueError naming ``--env_backend`` when the port has no such env (scene, …)."""
+    from envs_mjx import ogbench as port
+
+    env_id = env_id_of(env_name).removesuffix("-v0")
+    if env_id not in port.ENV_NAMES:
+        families = sorted({n.split("-singletask")[0] for n in port.ENV_NAMES})
+        raise ValueError(f"--env_backend=mjx: {env_name!r} has no MJX port (ported: "
+                         f"{', '.join(families)}, -singletask-task1..5); run it with "
+                         "--env_backend=host (ogbench's own env through the bridge)")
+    return f"{mjx_registry.PORT_PREFIX}{env_id}:{physics}"
+
+
 def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False,
             robosuite_ok: bool | None = None, dataset_dir: str | None = None,
-            strict: bool = True) -> TaskSpec:
+            strict: bool = True, env_backend: str = "host", physics: str = "jax") -> TaskSpec:
     """The ``TaskSpec`` of a run.  ``robosuite_ok`` defaults to whether robosuite imports.
     With ``strict``, a name of no known kind and no ``dataset_path`` / ``dataset_dir`` (so no
-    file to read) raises ValueError naming ``--env_name`` and the closest known names."""
+    file to read) raises ValueError naming ``--env_name`` and the closest known names.
+    ``env_backend='mjx'`` runs OGBench singletask names in the JAX port with ``physics``
+    (``jax`` / ``warp``; see ``choose_physics``)."""
     path = dataset_path or None
     hdf5 = bool(path and path.endswith(HDF5_SUFFIXES))
     parts = env_name.split("-")
@@ -121,6 +160,9 @@ def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False
             return TaskSpec(env_name, "mjx", "robomimic-hdf5", RewardRule(-1.0, sparse), path)
         return TaskSpec(env_name, "mjx", "generated-npz", RewardRule(shift, sparse), path)
     if is_host_task(env_name):
+        if env_backend == "mjx":  # the port keeps ogbench's rewards: Σ ok − n, no shift
+            return TaskSpec(env_name, "mjx", "ogbench-npz", RewardRule(0.0, sparse), path,
+                            mjx_env=_ogbench_port_name(env_name, physics))
         return TaskSpec(env_name, "ogbench-host", "ogbench-npz", RewardRule(0.0, sparse), path)
     if robosuite_env.is_robosuite_task(env_name, path):
         if robosuite_ok is None:
@@ -138,6 +180,14 @@ def resolve(env_name: str, dataset_path: str | None = None, sparse: bool = False
         _check_ogbench_name(env_name)
     return TaskSpec(env_name, "none", "ogbench-npz", RewardRule(0.0, sparse), path,
                     _no_env_note(env_name))
+
+
+def task_of(cfg, strict: bool = True) -> TaskSpec:
+    """``resolve`` with a ``TrainConfig``'s flags (``--physics=auto`` chosen by device)."""
+    return resolve(cfg.env_name, cfg.dataset_path or None, cfg.sparse,
+                   dataset_dir=cfg.ogbench_dataset_dir or None, strict=strict,
+                   env_backend=getattr(cfg, "env_backend", "host"),
+                   physics=choose_physics(getattr(cfg, "physics", "auto")))
 
 
 def _check_ogbench_name(env_name: str) -> None:
