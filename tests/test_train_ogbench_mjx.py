@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ogbench")
+pytest.importorskip("envs_mjx.ogbench")  # the port (envs_mjx/ogbench/)
 
 from tper_jit.cli import parse_args  # noqa: E402
 from tper_jit.replay.store import ONLINE  # noqa: E402
