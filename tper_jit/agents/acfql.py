@@ -35,7 +35,12 @@ from flax import struct
 
 from tper_jit.agents import transformer_critic as tcritic
 from tper_jit.agents.acfql_config import ACTOR_TYPES, Q_AGGS, ACFQLConfig  # noqa: F401
-from tper_jit.agents.networks import Critic, FlowActor, OneStepActor
+from tper_jit.agents.networks import (
+    Critic,
+    FlowActor,
+    OneStepActor,
+    polyak,  # noqa: F401  (re-exported)
+)
 from tper_jit.agents.spec import AgentSpec
 from tper_jit.replay.gather import ChunkBatch, check_chunk_batch
 
@@ -185,11 +190,6 @@ def sample_actions(nets: Networks, params: dict[str, Params], observations: jax.
     qs = chunk_q(nets, params["critic"], obs_n, cands)  # (E, B, N)
     best = jnp.argmax(aggregate(qs, config.q_agg), axis=-1)  # (B,)
     return jnp.take_along_axis(cands, best[:, None, None], axis=1)[:, 0]
-
-
-def polyak(online: Params, target: Params, tau: float) -> Params:
-    """θ̄ ← τθ + (1−τ)θ̄ leaf by leaf."""
-    return jax.tree.map(lambda p, tp: tau * p + (1.0 - tau) * tp, online, target)
 
 
 class LossWeights(NamedTuple):

@@ -114,3 +114,8 @@ class OneStepActor(nn.Module):
         inp = jnp.concatenate([observations, z], axis=-1)
         return MLP((*self.hidden_dims, self.action_dim), self.layer_norm, self.precision,
                    name="mlp")(inp)
+
+
+def polyak(online, target, tau: float):
+    """Target-network update θ̄ ← τθ + (1−τ)θ̄, leaf by leaf (ACFQL's and RLPD's critics)."""
+    return jax.tree.map(lambda p, tp: tau * p + (1.0 - tau) * tp, online, target)

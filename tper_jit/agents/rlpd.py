@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from tper_jit.agents.networks import polyak  # noqa: F401  (re-exported)
 from tper_jit.agents.rlpd_config import PRESETS, RLPDConfig  # noqa: F401
 from tper_jit.agents.rlpd_networks import (
     EnsembleCritic,
@@ -135,11 +136,6 @@ def temperature(params: dict[str, Params]) -> jax.Array:
 def target_subset(key: jax.Array, config: RLPDConfig) -> jax.Array:
     """``num_min_qs`` distinct member indices drawn uniformly from E (int32 ``(num_min_qs,)``)."""
     return jax.random.choice(key, config.num_qs, (config.num_min_qs,), replace=False)
-
-
-def polyak(online: Params, target: Params, tau: float) -> Params:
-    """θ̄ ← τθ + (1−τ)θ̄ leaf by leaf."""
-    return jax.tree.map(lambda p, tp: tau * p + (1.0 - tau) * tp, online, target)
 
 
 # ---------------------------------------------------------------------------------------------
