@@ -25,7 +25,7 @@ import numpy as np
 from mujoco import mjx
 
 from envs_mjx.core import State
-from envs_mjx.ogbench import ik, lie
+from envs_mjx.ogbench import ik, lie, physics
 from envs_mjx.ogbench.setup import Scene
 
 ACTION_RANGE = (0.05, 0.05, 0.05, 0.3, 1.0)
@@ -119,6 +119,7 @@ class ManipEnv:
         self.mjx_model = mjx.put_model(scene.model, impl=impl)
         self._data0 = mjx.make_data(scene.model, impl=impl)
         self._qpos0 = jnp.asarray(scene.model.qpos0, jnp.float32)
+        self._physics_step = physics.make_step(scene.backend)
 
     @functools.cached_property
     def observation_size(self) -> int:
@@ -134,10 +135,10 @@ class ManipEnv:
         return self._impl(data).cfrc_ext[self.scene.pad_body]
 
     def physics(self, data: mjx.Data) -> mjx.Data:
-        """``n_substeps`` (25) ``mjx.step`` under ``lax.scan``, then the post-constraint RNE
-        that fills ``cfrc_ext``. O(25) physics steps."""
+        """``n_substeps`` (25) physics steps (``physics.make_step``) under ``lax.scan``, then
+        the post-constraint RNE that fills ``cfrc_ext``. O(25) physics steps."""
         def body(d, _):
-            return mjx.step(self.mjx_model, d), None
+            return self._physics_step(self.mjx_model, d), None
 
         data, _ = jax.lax.scan(body, data, None, length=self.scene.n_substeps)
         if self.scene.backend == "jax":

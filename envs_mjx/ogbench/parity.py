@@ -28,12 +28,20 @@ TOL_SUCCESS = 0.0
 
 
 def load_ogbench_state(env, og_env) -> State:
-    """The port's ``State`` at ogbench's current physics state (after ``og_env.reset``)."""
+    """The port's ``State`` at ogbench's current physics state (after ``og_env.reset``).
+
+    Built under ``jax.jit`` so its arrays carry the same placement as ``step``'s outputs
+    (an eagerly built state made ``jit(step)`` compile a second program)."""
     d = og_env.unwrapped._data
     f = lambda x: jnp.asarray(np.array(x), jnp.float32)  # noqa: E731
-    data = env.make_data(f(d.qpos), f(d.qvel), f(d.mocap_pos), f(d.ctrl))
-    data = data.replace(qacc_warmstart=f(d.qacc_warmstart))
-    return env.state_from(data, env.task_info_from_ogbench(og_env))
+    info = env.task_info_from_ogbench(og_env)
+
+    @jax.jit
+    def build(qpos, qvel, mocap, ctrl, warm, info):
+        data = env.make_data(qpos, qvel, mocap, ctrl).replace(qacc_warmstart=warm)
+        return env.state_from(data, info)
+
+    return build(f(d.qpos), f(d.qvel), f(d.mocap_pos), f(d.ctrl), f(d.qacc_warmstart), info)
 
 
 class OracleDriver:
