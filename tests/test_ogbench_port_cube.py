@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from envs_mjx import ogbench as port
-from envs_mjx.ogbench import parity
+from envs_mjx.ogbench import oracles, parity
 from envs_mjx.wrappers import ChunkedVecEnv
 
 NAME = "cube-single-singletask-task{}"
@@ -58,7 +58,7 @@ def test_parity_other_tasks_short(task):
 
 def test_oracle_succeeds_through_port(pair, step_fn):
     og, env = pair
-    ok, steps = parity.oracle_episode(env, og, jax.random.PRNGKey(1), 150, step=step_fn)
+    ok, steps = oracles.oracle_episode(env, og, jax.random.PRNGKey(1), 150, step=step_fn)
     assert ok, f"oracle did not reach the goal in {steps} steps"
 
 

@@ -11,8 +11,7 @@ from ogbench.manipspace import lie as og_lie
 
 from envs_mjx import ogbench as port
 from envs_mjx.ogbench import env as penv
-from envs_mjx.ogbench import ik
-from envs_mjx.ogbench.parity import OracleDriver
+from envs_mjx.ogbench import ik, oracles
 
 NAME = "cube-single-singletask-task1"
 
@@ -33,13 +32,13 @@ def recorded(og, env):
     post-step data / observation / reward / success (ogbench's values)."""
     u = og.unwrapped
     ob, info = og.reset(seed=3)
-    drv = OracleDriver(og, 3)
+    drv = oracles.Driver("cube", og, 3)
     rows = []
     for _ in range(80):
         d = u._data
         pre = dict(qpos=d.qpos.copy(), xpos=d.site_xpos[u._pinch_site_id].copy(),
                    xmat=d.site_xmat[u._pinch_site_id].copy(), ctrl=d.ctrl.copy())
-        a = drv(ob, info)
+        a = drv.act(oracles.og_view(env, og))
         ob, r, term, trunc, info = og.step(a)
         rows.append(dict(pre=pre, action=a, ctrl=d.ctrl.copy(), qpos=d.qpos.copy(),
                          qvel=d.qvel.copy(), xpos=d.site_xpos[u._pinch_site_id].copy(),

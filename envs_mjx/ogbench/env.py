@@ -186,9 +186,14 @@ class ManipEnv:
     def _successes(self, data, info):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _update_info(self, data: mjx.Data, info: dict) -> dict:
-        """Task state kept outside physics (puzzle buttons), updated after each step."""
+    def _update_info(self, prev: mjx.Data, data: mjx.Data, info: dict) -> dict:
+        """Task state kept outside physics (puzzle buttons), updated after each step from
+        the data before (``prev``) and after (``data``) the physics."""
         return info
+
+    def _after_physics(self, data: mjx.Data) -> mjx.Data:
+        """Hook run after the physics (puzzle: ogbench's extra ``mj_forward``)."""
+        return data
 
     # ----- the contract --------------------------------------------------------------------
     def state_from(self, data: mjx.Data, info: dict) -> State:
@@ -216,8 +221,9 @@ class ManipEnv:
         reward = self._reward(data, info)
         ctrl = control(s, data.qpos, data.site_xpos[s.pinch_site], data.site_xmat[s.pinch_site],
                        data.ctrl, action.astype(jnp.float32))
-        data = self.physics(data.replace(ctrl=ctrl))
-        info = self._update_info(data, info)
+        new = self._after_physics(self.physics(data.replace(ctrl=ctrl)))
+        info = self._update_info(data, new, info)
+        data = new
         reached = jnp.all(self._successes(data, info))
         terminated = success if self.terminate_on_success else jnp.zeros((), bool)
         info = {**info, "terminated": terminated, "goal_reached": reached}

@@ -5,7 +5,7 @@
 
 ogbench's env is reset (seeded); its physics state (qpos, qvel, ctrl, mocap, warm start) is
 loaded into the port; both then take the same actions — ogbench's scripted Markov oracle
-acting on ogbench's observations (``--actions oracle``) or fixed uniform ones — and the
+acting on ogbench's state (``--actions oracle``, see ``oracles.py``) or fixed uniform ones — and the
 max abs errors of observation (all entries but the gripper-contact feature, which is a
 normalised contact force and is reported on its own), reward and success are printed per
 step. Exit status 1 when any error exceeds its tolerance (defaults below; docs/envs.md,
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs_mjx.core import State
+from envs_mjx.ogbench import oracles
 
 TOL_OBS = 0.05
 TOL_CONTACT_MAX = 0.6
@@ -49,35 +50,6 @@ def load_ogbench_state(env, og_env) -> State:
     return build(f(d.qpos), f(d.qvel), f(d.mocap_pos), f(d.ctrl), f(d.qacc_warmstart), info)
 
 
-class OracleDriver:
-    """ogbench's ``CubeMarkovOracle`` on a singletask env: the oracle wants data-collection
-    info keys (target block and its goal), filled in here from the task's goals (the first
-    cube not yet at its goal is the target)."""
-
-    def __init__(self, og_env, seed: int):
-        from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
-
-        np.random.seed(seed)  # the oracle draws its final pose from np.random
-        self.env = og_env
-        self.oracle = CubeMarkovOracle(env=og_env, min_norm=0.4)
-        self.target = None
-
-    def _augment(self, info: dict) -> dict:
-        u = self.env.unwrapped
-        goals = u.cur_task_info["goal_xyzs"]
-        succ = u._compute_successes()
-        tgt = next((i for i, s in enumerate(succ) if not s), len(succ) - 1)
-        if tgt != self.target:
-            self.target = tgt
-            self.oracle.reset(None, info)
-        return {**info, "privileged/target_block": tgt,
-                "privileged/target_block_pos": np.asarray(goals[tgt]),
-                "privileged/target_block_yaw": np.zeros(1)}
-
-    def __call__(self, ob: np.ndarray, info: dict) -> np.ndarray:
-        return np.asarray(self.oracle.select_action(ob, self._augment(info)), np.float32)
-
-
 def use_variant_collisions(og_env, env) -> None:
     """Make ogbench's own C MuJoCo model collide like the port's model (for the ``jax``
     backend: mesh / cylinder geoms off), in place: separates MJX numerics from the effect
@@ -85,52 +57,6 @@ def use_variant_collisions(og_env, env) -> None:
     m = og_env.unwrapped._model
     m.geom_contype[:] = env.mj_model.geom_contype
     m.geom_conaffinity[:] = env.mj_model.geom_conaffinity
-
-
-def port_info(env, obs: np.ndarray) -> dict:
-    """ogbench's ``ob_info`` keys the cube oracle reads, decoded from the port's (O,)
-    observation (positions un-scaled, yaws from cos / sin)."""
-    c = np.array([0.425, 0.0, 0.0])
-    info = {"proprio/effector_pos": obs[12:15] / 10 + c,
-            "proprio/effector_yaw": np.array([np.arctan2(obs[16], obs[15])]),
-            "proprio/gripper_opening": np.array([obs[17] / 3]),
-            "proprio/gripper_contact": np.array([obs[18]])}
-    for i in range(env.n_cubes):
-        b = obs[19 + 9 * i: 28 + 9 * i]
-        info[f"privileged/block_{i}_pos"] = b[:3] / 10 + c
-        info[f"privileged/block_{i}_yaw"] = np.array([np.arctan2(b[8], b[7])])
-    return info
-
-
-def oracle_episode(env, og_env, key: jax.Array, max_steps: int, step=None,
-                   seed: int = 0) -> tuple[bool, int]:
-    """ogbench's cube oracle closed-loop on the port (its observations only) from
-    ``env.reset(key)``; returns (success reported, steps taken)."""
-    from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
-
-    np.random.seed(seed)
-    oracle = CubeMarkovOracle(env=og_env, min_norm=0.4)
-    step = step or jax.jit(env.step)
-    state = jax.jit(env.reset)(key)
-    goals = np.asarray(state.info["goal"])
-    target = None
-    for t in range(1, max_steps + 1):
-        obs = np.asarray(state.obs)
-        info = port_info(env, obs)
-        pos = np.stack([info[f"privileged/block_{i}_pos"] for i in range(env.n_cubes)])
-        done = np.linalg.norm(pos - goals, axis=-1) <= 0.04
-        tgt = int(np.argmin(done)) if not done.all() else env.n_cubes - 1
-        info.update({"privileged/target_block": tgt,
-                     "privileged/target_block_pos": goals[tgt],
-                     "privileged/target_block_yaw": np.zeros(1)})
-        if tgt != target:
-            target = tgt
-            oracle.reset(obs, info)
-        a = np.asarray(oracle.select_action(obs, info), np.float32)
-        state = step(state, jnp.asarray(a))
-        if bool(state.success):
-            return True, t
-    return False, max_steps
 
 
 def run(env_name: str, steps: int, backend: str = "jax", actions: str = "oracle",
@@ -151,7 +77,8 @@ def run(env_name: str, steps: int, backend: str = "jax", actions: str = "oracle"
     state = load_ogbench_state(env, og_env)
     step = jax.jit(env.step)
     rng = np.random.default_rng(seed)
-    driver = OracleDriver(og_env, seed) if actions == "oracle" else None
+    driver = (oracles.Driver(env.scene.family, og_env, seed) if actions == "oracle"
+              else None)
     out = {k: [] for k in ("obs_err", "contact_err", "reward_err", "success_err", "og_reward",
                            "og_success", "obs_err_idx")}
 
@@ -166,7 +93,8 @@ def run(env_name: str, steps: int, backend: str = "jax", actions: str = "oracle"
         out[k].append(0.0)
     t0 = time.time()
     for t in range(1, steps + 1):
-        a = driver(ob, info) if driver else rng.uniform(-1, 1, 5).astype(np.float32)
+        a = (driver.act(oracles.og_view(env, og_env)) if driver
+             else rng.uniform(-1, 1, 5).astype(np.float32))
         ob, r, term, trunc, info = og_env.step(a)
         state = step(state, jnp.asarray(a))
         record_obs(state.obs)

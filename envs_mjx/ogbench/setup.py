@@ -47,20 +47,30 @@ def build_ogbench_env(env_name: str):
     return env
 
 
-def collision_free_meshes(model: mujoco.MjModel) -> tuple[mujoco.MjModel, list[str]]:
-    """Copy of ``model`` whose mesh and cylinder geoms collide with nothing (contype =
-    conaffinity = 0), the variant MJX's JAX backend can load; returns it with the names of
-    the geoms switched off (only those that collided before)."""
+def jax_variant(model: mujoco.MjModel) -> tuple[mujoco.MjModel, list[str]]:
+    """Copy of ``model`` that MJX's JAX backend can load (it has no cylinder-mesh or
+    cylinder-box collision functions): mesh geoms collide with nothing (contype =
+    conaffinity = 0) and cylinder geoms become boxes of half size (r, r, h) in the same
+    frame (the circumscribed square prism), so the puzzle buttons can still be pressed.
+    Returns it with a list of the colliding geoms changed."""
     m = copy.deepcopy(model)
-    off = []
+    changed = []
+    mesh, cyl = int(mujoco.mjtGeom.mjGEOM_MESH), int(mujoco.mjtGeom.mjGEOM_CYLINDER)
     for g in range(m.ngeom):
-        if int(m.geom_type[g]) in (int(mujoco.mjtGeom.mjGEOM_MESH),
-                                   int(mujoco.mjtGeom.mjGEOM_CYLINDER)):
-            if m.geom_contype[g] or m.geom_conaffinity[g]:
-                off.append(f"{m.geom(g).name or g} ({m.body(m.geom_bodyid[g]).name})")
+        t = int(m.geom_type[g])
+        collides = bool(m.geom_contype[g] or m.geom_conaffinity[g])
+        label = f"{m.geom(g).name or g} ({m.body(m.geom_bodyid[g]).name})"
+        if t == mesh:
             m.geom_contype[g] = 0
             m.geom_conaffinity[g] = 0
-    return m, off
+            if collides:
+                changed.append(f"mesh off: {label}")
+        elif t == cyl and collides:
+            r, h = m.geom_size[g, :2]
+            m.geom_type[g] = int(mujoco.mjtGeom.mjGEOM_BOX)
+            m.geom_size[g] = (r, r, h)
+            changed.append(f"cylinder->box: {label}")
+    return m, changed
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ class Scene:
     chain: the IK chain of ogbench's arm-only model (``attachment_site``).
     home_qpos (6,), workspace (2, 3), arm_bounds (2, 3), down_quat (4,).
     episode_length: ogbench's ``max_episode_steps``. task_id: 1..5.
-    switched_off: geoms whose collisions the ``jax`` backend removes.
+    switched_off: the colliding geoms the ``jax`` backend changes (``jax_variant``).
     """
 
     name: str
@@ -114,7 +124,7 @@ def make_scene(env_name: str, backend: str = "jax", og_env=None) -> Scene:
     model = u._model
     off: list[str] = []
     if backend == "jax":
-        model, off = collision_free_meshes(model)
+        model, off = jax_variant(model)
     arm_j = np.asarray(u._arm_joint_ids)
     t_pa = u._T_pa
     return Scene(
