@@ -117,6 +117,10 @@ class ManipEnv:
         self.mj_model = scene.model
         impl = "warp" if scene.backend == "warp" else "jax"
         self.mjx_model = mjx.put_model(scene.model, impl=impl)
+        if impl == "warp":  # fill cfrc_ext in every step, as mj_rnePostConstraint does
+            opt = self.mjx_model.opt
+            self.mjx_model = self.mjx_model.replace(opt=opt.replace(
+                _impl=opt._impl.replace(run_rne_postconstraint=True)))
         self._data0 = mjx.make_data(scene.model, impl=impl)
         self._qpos0 = jnp.asarray(scene.model.qpos0, jnp.float32)
         self._physics_step = physics.make_step(scene.backend)
