@@ -26,6 +26,7 @@ from envs_mjx.core import State
 from envs_mjx.ogbench import oracles
 
 TOL_OBS = 0.05
+TOL_OBS_PUZZLE = 0.2  # button joint positions are scaled by 120: 0.2 is 1.7 mm
 TOL_CONTACT_MAX = 0.6
 TOL_CONTACT_MEAN = 0.05
 TOL_REWARD = 0.0
@@ -51,12 +52,12 @@ def load_ogbench_state(env, og_env) -> State:
 
 
 def use_variant_collisions(og_env, env) -> None:
-    """Make ogbench's own C MuJoCo model collide like the port's model (for the ``jax``
-    backend: mesh / cylinder geoms off), in place: separates MJX numerics from the effect
-    of the removed contacts."""
+    """Give ogbench's own C MuJoCo model the port's geoms (for the ``jax`` backend:
+    ``setup.jax_variant``'s collision bits and cylinder boxes), in place: separates MJX
+    numerics from the effect of the changed contacts."""
     m = og_env.unwrapped._model
-    m.geom_contype[:] = env.mj_model.geom_contype
-    m.geom_conaffinity[:] = env.mj_model.geom_conaffinity
+    for f in ("geom_contype", "geom_conaffinity", "geom_type", "geom_size"):
+        getattr(m, f)[:] = getattr(env.mj_model, f)
 
 
 def run(env_name: str, steps: int, backend: str = "jax", actions: str = "oracle",
@@ -123,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", default="ogbench", choices=("ogbench", "variant"),
                    help="variant: ogbench's C env with the port's collision set")
-    p.add_argument("--tol_obs", type=float, default=TOL_OBS)
+    p.add_argument("--tol_obs", type=float, default=None,
+                   help=f"default {TOL_OBS} (cube), {TOL_OBS_PUZZLE} (puzzle)")
     p.add_argument("--tol_contact_max", type=float, default=TOL_CONTACT_MAX)
     p.add_argument("--tol_contact_mean", type=float, default=TOL_CONTACT_MEAN)
     p.add_argument("--tol_reward", type=float, default=TOL_REWARD)
     p.add_argument("--tol_success", type=float, default=TOL_SUCCESS)
     a = p.parse_args(argv)
+    if a.tol_obs is None:
+        a.tol_obs = TOL_OBS_PUZZLE if a.env.startswith("puzzle") else TOL_OBS
     res = run(a.env, a.steps, a.backend, a.actions, a.seed, reference=a.reference)
     worst = {k: float(res[k].max()) for k in ("obs_err", "contact_err", "reward_err",
                                               "success_err")}
