@@ -155,3 +155,19 @@ def test_reset_distribution(og, env):
         want = u._ik.solve(pos=t.translation(), quat=t.rotation().wxyz, curr_qpos=u._home_qpos)
         np.testing.assert_allclose(obs[i, :6], want, atol=1e-3)
     assert not np.asarray(states.success).any() and (np.asarray(states.reward) == 0).all()
+
+
+def test_registry_names():
+    """The port is reachable by ``ogbench-mjx/<name>`` and does not change what the
+    existing names build."""
+    from envs_mjx import registry
+    from envs_mjx.ogbench.cube import CubeEnv
+    from envs_mjx.tasks.cube import CubeEnv as PrimitiveCube
+
+    env = registry.make("ogbench-mjx/cube-single-singletask-task2")
+    assert isinstance(env, CubeEnv) and env.scene.backend == "jax" and env.scene.task_id == 2
+    assert isinstance(registry.make("cube-single-singletask-task2"), PrimitiveCube)
+    assert not any(n.startswith(registry.PORT_PREFIX) for n in registry.ENV_NAMES)
+    assert "ogbench-mjx/puzzle-3x3-singletask-task1" in registry.port_names()
+    with pytest.raises(ValueError):
+        port.parse_name("cube-sextuple-singletask-task1")
