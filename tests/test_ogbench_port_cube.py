@@ -71,3 +71,27 @@ def test_wrappers_apply(pair):
     st2, tr = jax.eval_shape(venv.step, st, chunks)
     assert tr.obs.shape == (2, 3, 28) and tr.valid.shape == (2, 3)
     assert jax.tree.structure(st2) == jax.tree.structure(st)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["cube-double", "cube-triple", "cube-quadruple"])
+def test_parity_more_cubes_slow(family):
+    """A new model per family (one step compile each, 1.5-3 min on two cores)."""
+    name = f"{family}-singletask-task1"
+    og = port.build_ogbench_env(name)
+    env = port.make(name, "jax", og)
+    assert env.observation_size == 19 + 9 * env.n_cubes
+    res = parity.run(name, 8, env=env, og_env=og, verbose=False)
+    _check(res)
+
+
+@pytest.mark.slow
+def test_parity_warp_backend_slow():
+    """Warp backend on ogbench's unmodified scene (``pip install mujoco-warp``; the first
+    call compiles Warp kernels for minutes on CPU)."""
+    pytest.importorskip("mujoco_warp")
+    og = port.build_ogbench_env(NAME.format(1))
+    env = port.make(NAME.format(1), "warp", og)
+    res = parity.run(NAME.format(1), 5, env=env, og_env=og, verbose=False, backend="warp")
+    _check(res)
+    assert res["obs_err"].max() < 1e-2
