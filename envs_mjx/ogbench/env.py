@@ -21,7 +21,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from mujoco import mjx
 
 from envs_mjx.core import State
@@ -234,8 +233,3 @@ class ManipEnv:
         return state.replace(data=data, obs=self.get_obs(data, info), reward=reward,
                              done=terminated, success=success, info=info,
                              metrics={**state.metrics, "success": success.astype(jnp.float32)})
-
-
-def np_f32(x) -> jax.Array:
-    """float32 jax array of a host value."""
-    return jnp.asarray(np.asarray(x), jnp.float32)

@@ -1,12 +1,12 @@
 """Parity with ogbench's own env: same start state, same actions, per-step errors.
 
     python -m envs_mjx.ogbench.parity --env cube-single-singletask-task1 --steps 20 \
-        [--backend jax|warp] [--actions oracle|random] [--seed 0] [--tol_obs 0.05]
+        [--backend jax|warp] [--actions oracle|random] [--reference ogbench|variant]
 
 ogbench's env is reset (seeded); its physics state (qpos, qvel, ctrl, mocap, warm start) is
-loaded into the port; both then take the same actions — ogbench's scripted Markov oracle
-acting on ogbench's state (``--actions oracle``, see ``oracles.py``) or fixed uniform ones — and the
-max abs errors of observation (all entries but the gripper-contact feature, which is a
+loaded into the port; both then take the same actions (ogbench's scripted Markov oracle
+acting on ogbench's state, ``--actions oracle``, see ``oracles.py``, or fixed uniform ones)
+and the max abs errors of observation (all entries but the gripper-contact feature, which is a
 normalised contact force and is reported on its own), reward and success are printed per
 step. Exit status 1 when any error exceeds its tolerance (defaults below; docs/envs.md,
 "OGBench manipspace port").
