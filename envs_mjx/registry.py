@@ -43,7 +43,19 @@ def _square(task: str | None) -> MjxEnv:
     return SquareEnv()
 
 
+def _ogbench_port(m: re.Match) -> MjxEnv:
+    from envs_mjx import ogbench
+
+    return ogbench.make(m.group(1), backend=m.group(2) or "jax")
+
+
+PORT_PREFIX = "ogbench-mjx/"
+"""Names ``ogbench-mjx/<ogbench singletask name>[:jax|:warp]`` build the JAX port of
+ogbench's own env (``envs_mjx.ogbench``); they are not in ``ENV_NAMES`` (which names this
+project's primitive-shape tasks and is what the trainer's resolver routes to MJX)."""
+
 _PATTERNS = [
+    (re.escape(PORT_PREFIX) + r"([a-z0-9-]+?)(?::(jax|warp))?", _ogbench_port),
     (r"square", lambda m: _square(None)),
     (r"can", lambda m: _can(None)),
     (r"puzzle-3x3(?:-singletask-task([1-5]))?", lambda m: _puzzle(m.group(1))),
@@ -62,6 +74,13 @@ ENV_NAMES = (
     + ["cube-single", "cube-double", "puzzle-3x3", "puzzle-4x4", "lift", "can", "square",
        "reach"]
 )
+
+
+def port_names() -> tuple[str, ...]:
+    """The ``ogbench-mjx/...`` names of the ogbench port (default ``jax`` backend)."""
+    from envs_mjx.ogbench import ENV_NAMES as OG
+
+    return tuple(PORT_PREFIX + n for n in OG)
 
 
 def make(name: str) -> MjxEnv:
