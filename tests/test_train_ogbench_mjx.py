@@ -1,6 +1,11 @@
 """OGBench names through the fused MJX loop (``--env_backend=mjx``, issue 15): the JAX port of
 ogbench's cube-single env, two vmapped seeds, online episodes in the replay with the right
-boundaries and success flags, and an exact resume on that path."""
+boundaries and success flags, and an exact resume on that path.
+
+The training tests are ``slow``: compiling the online chunk around the port's MJX step takes
+~6.5 minutes on the 2-core VM (the resume ~4 more), which does not fit the CI budget.  Run
+them with ``python3 -m pytest -m slow tests/test_train_ogbench_mjx.py`` (4 passed in 636 s,
+2026-12-04).  The resolver test runs in CI."""
 
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ def _rows(run_dir, seed):
             for x in path.open()]
 
 
+@pytest.mark.slow
 def test_two_vmapped_seeds_train_online_in_the_port(run):
     cfg = json.loads((run.run_dir / "config.json").read_text())
     assert cfg["task"]["simulator"] == "mjx"
@@ -80,6 +86,7 @@ def test_two_vmapped_seeds_train_online_in_the_port(run):
     assert obs.shape[0] == 2 and not np.allclose(obs[0], obs[1])  # the seeds' own episodes
 
 
+@pytest.mark.slow
 def test_online_episodes_have_the_right_boundaries_and_success(run):
     st = run.state.replay.store
     for s in (0, 1):
@@ -98,6 +105,7 @@ def test_online_episodes_have_the_right_boundaries_and_success(run):
         assert [by_stream[0], by_stream[1]] == succ.tolist()
 
 
+@pytest.mark.slow
 def test_resume_on_the_port_is_exact(run):
     before = [_rows(run.run_dir, s) for s in (0, 1)]
     shutil.rmtree(run.run_dir / "resume" / str(STEPS[-1]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-NAMES = ("sampler", "update", "online", "seeds", "bridge")
+NAMES = ("sampler", "update", "online", "seeds", "bridge", "ogbench-mjx")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,10 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from tper_jit.bench import suite
 
         return suite.main(argv[1:])
-    from tper_jit.bench import bridge, online, sampler, seeds, suite, update
+    from tper_jit.bench import bridge, ogbench_mjx, online, sampler, seeds, suite, update
 
     modules = {"sampler": sampler, "update": update, "online": online, "seeds": seeds,
-               "bridge": bridge}
+               "bridge": bridge, "ogbench-mjx": ogbench_mjx}
     parser = argparse.ArgumentParser(prog="python -m tper_jit.bench",
                                      description="tper-jit benchmarks")
     sub = parser.add_subparsers(dest="name", required=True)
