@@ -116,7 +116,7 @@ REGISTRY: list[Benchmark] = [
     Benchmark(
         "ogbench-mjx", "The OGBench port in MJX: env steps/s vs ogbench's C env",
         "tper_jit.bench.ogbench_mjx", "python -m tper_jit.bench ogbench-mjx", {
-            "cpu": (_a("--batches 1 16 --steps 5 --backends jax"), 200),
+            "cpu": (_a("--batches 1 16 --steps 5 --backends jax"), 130),
             "accel": (_a("--batches 1 16 256 4096 --steps 10"), 150),
             "tiny": (_a("--batches 1 --steps 1 --repeats 1 --backends jax --c-seconds 0.2"),
                      150),
