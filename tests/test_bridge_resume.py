@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 pytest.importorskip("ogbench")
 gymnasium = pytest.importorskip("gymnasium")
 
-from test_resume import _rows, _wait_rows  # noqa: E402
+from test_resume import _rows, kill_after_rows  # noqa: E402
 
 from tper_jit.cli import parse_args  # noqa: E402
 from tper_jit.run.train import train  # noqa: E402
@@ -127,18 +125,7 @@ def test_sigkill_mid_online_then_resume_continues_the_host_episodes_exactly(
     assert sum(r.get("env/episodes_ended", 0) for r in rows_a) == 2
     kill_after = int(np.random.default_rng(16).integers(3, 6))  # online rows 2..4 written
     save_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "unused.npz"),
-                             *_flags(data, save_dir)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = None
-    while run_dir is None:
-        found = list(save_dir.glob("**/metrics.jsonl"))
-        run_dir = found[0].parent if found else None
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        time.sleep(0.05)
-    seen = _wait_rows(run_dir / "metrics.jsonl", kill_after, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_dir, seen = kill_after_rows(_flags(data, save_dir), save_dir, kill_after, env)
     assert seen < len(STEPS)
     p = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "params.npz"),
                         f"--resume={run_dir}", "--progress=False"], env=env, cwd=ROOT,

@@ -67,6 +67,24 @@ def _wait_rows(path: pathlib.Path, n: int, proc, timeout: float = 600) -> int:
     raise AssertionError("timed out waiting for metric rows")
 
 
+def kill_after_rows(flags, save_dir, rows: int, env, pattern="**/metrics.jsonl"):
+    """Start ``tiny_run.py`` with ``flags``, SIGKILL it once ``rows`` metric rows are written;
+    returns ``(run_dir, rows seen)``."""
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(save_dir / "unused.npz"), *flags,
+                             f"--save_dir={save_dir}"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = None
+    while run_dir is None:
+        found = list(save_dir.glob(pattern))
+        run_dir = found[0].parent if found else None
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        time.sleep(0.05)
+    seen = _wait_rows(run_dir / "metrics.jsonl", rows, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return run_dir, seen
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(env, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("full")
@@ -80,19 +98,8 @@ def test_sigkill_at_a_random_chunk_then_resume_is_bit_identical(env, uninterrupt
     rows_a = _rows(run_dir_a)
     assert [r["step"] for r in rows_a] == STEPS
     kill_after = int(np.random.default_rng(2026).integers(3, 7))  # rows 3..6: online phase
-    save_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "unused.npz"), *FLAGS,
-                             f"--save_dir={save_dir}"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_dir = None
-    while run_dir is None:
-        found = list(save_dir.glob("Debug/reach/*/metrics.jsonl"))
-        run_dir = found[0].parent if found else None
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        time.sleep(0.05)
-    seen = _wait_rows(run_dir / "metrics.jsonl", kill_after, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_dir, seen = kill_after_rows(FLAGS, tmp_path / "killed", kill_after, env,
+                                    "Debug/reach/*/metrics.jsonl")
     assert seen < len(STEPS)
     p = _run(env, tmp_path / "params.npz", f"--resume={run_dir}", "--progress=False")
     assert p.returncode == 0, p.stderr[-3000:]
