@@ -15,12 +15,12 @@ are stacked to ``(K, ...)`` and reduced by the driver exactly like an MJX chunk.
 
 With S seeds (``--num_seeds``) there is one venv of N envs per seed
 (``host_seeds.HostSeedEnvs``), seeded as the single run of that seed would be; ``act`` and
-``observe_and_learn`` are vmapped over the seed axis (the offline block shared, unbatched),
-and only the env stepping runs seed after seed.
+``observe_and_learn`` are vmapped over the seed axis (the offline block shared, unbatched);
+only the env stepping is per seed (the venvs' workers, with ``--env_workers``, step at once).
 
 ``OnlineState.env_state`` is a ``HostObs`` (the observations to act from); the simulators
 live on the host.  Checkpoints carry their complete state (``host_seeds.get_state``:
-MuJoCo integration state, the envs' own variables and random generators, reset counters),
+MjData's fixed-size arrays, the envs' own variables and random generators, reset counters),
 so a resumed OGBench run continues its episodes exactly; env kinds that cannot be restored
 (robosuite) restart their episodes at a resume and say so (``restart_episodes``).
 """
