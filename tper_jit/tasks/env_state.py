@@ -79,7 +79,9 @@ def exact(env: Any) -> tuple[bool, str]:
 
 
 _FLAGS = ("flg_energypos", "flg_energyvel", "flg_rnepost", "flg_subtreevel")
-_FIXED: dict[int, frozenset[str]] = {}  # id(MjModel) -> its fixed-size MjData fields
+# (id, signature) of an MjModel -> its fixed-size MjData fields; the signature guards against
+# a freed model's id being reused by a model of another task
+_FIXED: dict[tuple[int, int], frozenset[str]] = {}
 
 
 def _fixed_fields(m: Any, d: Any) -> frozenset[str]:
@@ -88,7 +90,7 @@ def _fixed_fields(m: Any, d: Any) -> frozenset[str]:
     rows, contacts, island arrays) live in the arena and are rebuilt by every step."""
     import mujoco
 
-    key = id(m)
+    key = (id(m), int(m.signature))
     if key not in _FIXED:
         fresh = mujoco.MjData(m)
         _FIXED[key] = frozenset(
